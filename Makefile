@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## Install, then audit DP-SGD vs a non-DP baseline on the embedded digits data.
+demo: install
+	$(BIN)/dpaudit train-and-attack --out runs/demo
+
+## Install, then run the whole test suite.
+test: install
+	$(BIN)/python -m pytest
+
+## Speed benchmarks (not part of the tests).
+bench: install
+	$(BIN)/python benchmarks/dp_step.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -1,0 +1,320 @@
+"""AuditResult: the results contract (results.json), with load/save and a table view.
+
+No TensorFlow here: the report and the gate read results through this module only.
+NaN and infinities are written as JSON `null` (strict JSON) and read back as NaN.
+
+Schema history:
+  1 - first version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dpaudit._io import atomic_write_text
+from dpaudit.errors import InputError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AttackSummary",
+    "PrivacyInfo",
+    "Utility",
+    "ArmResult",
+    "AuditResult",
+    "load_results",
+    "save_results",
+]
+
+SCHEMA_VERSION = 1
+# Older schema versions that still load (upgraded in `_upgrade`).
+_KNOWN_SCHEMA_VERSIONS = (1,)
+# The false-positive rates at which every attack reports its true-positive rate.
+FPR_LEVELS = ("0.001", "0.01", "0.1")
+
+
+@dataclass(frozen=True)
+class AttackSummary:
+    """One attack's metrics against one arm.
+
+    Attributes:
+      name: attack name, e.g. "loss_threshold", "shadow", "canary_one_run".
+      auc, auc_ci: ROC AUC and its (lower, upper) confidence interval.
+      advantage: max over thresholds of TPR - FPR.
+      tpr_at_fpr: {"0.001": tpr, "0.01": tpr, "0.1": tpr}; NaN where the number of
+        non-members cannot resolve that FPR.
+      epsilon_lower_bound: empirical epsilon lower bound at `delta`, holding with
+        probability `confidence`.
+      roc: {"fpr": [...], "tpr": [...]}, downsampled for plotting.
+      per_class_auc: {"<class label>": auc} on the target's examples of each class.
+      top_exposed: the most exposed members: [{"id": example id, "score": score}, ...].
+      score_histogram: {"edges": [...], "members": [...], "nonmembers": [...]} counts.
+      details: attack-specific extras (e.g. number of shadow models, canaries, runs).
+    """
+
+    name: str
+    auc: float
+    auc_ci: tuple[float, float]
+    advantage: float
+    tpr_at_fpr: Mapping[str, float]
+    epsilon_lower_bound: float
+    confidence: float
+    n_members: int
+    n_nonmembers: int
+    roc: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    delta: float | None = None
+    epsilon_lower_bound_method: str = ""
+    per_class_auc: Mapping[str, float] = field(default_factory=dict)
+    top_exposed: Sequence[Mapping[str, Any]] = ()
+    score_histogram: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrivacyInfo:
+    """The DP settings an arm was trained with and what the accountant makes of them.
+
+    For a non-DP arm, `noise_multiplier` is 0 and both epsilons are None.
+    `epsilon_per_epoch` holds the RDP epsilon after each epoch (for the report).
+    """
+
+    noise_multiplier: float
+    l2_norm_clip: float | None
+    num_microbatches: int | None
+    batch_size: int
+    sampling: str  # "poisson" | "shuffle"
+    steps: int
+    epochs: float
+    dataset_size: int
+    delta: float | None
+    epsilon_rdp: float | None
+    epsilon_pld: float | None
+    accounting_note: str = ""
+    epsilon_per_epoch: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
+class Utility:
+    """Accuracy and mean loss on the training (member) and test sets."""
+
+    train_accuracy: float
+    test_accuracy: float
+    train_loss: float
+    test_loss: float
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One audited model: `baseline`, `dp`, or `model` for `dpaudit attack`."""
+
+    name: str
+    utility: Utility | None
+    privacy: PrivacyInfo | None
+    attacks: Sequence[AttackSummary]
+    history: Mapping[str, Sequence[float]] = field(default_factory=dict)
+
+    @property
+    def epsilon(self) -> float | None:
+        """The theoretical epsilon to hold evidence against: the tighter of RDP/PLD."""
+        if self.privacy is None:
+            return None
+        values = [e for e in (self.privacy.epsilon_pld, self.privacy.epsilon_rdp)
+                  if e is not None and not math.isnan(e)]
+        return min(values) if values else None
+
+    def best_attack(self) -> AttackSummary | None:
+        """The attack with the highest AUC (NaN AUCs ignored)."""
+        valid = [a for a in self.attacks if not math.isnan(a.auc)]
+        return max(valid, key=lambda a: a.auc) if valid else None
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything one audit produced; see DESIGN.md "The results contract".
+
+    Attributes:
+      config: the configuration as run, after defaults.
+      environment: versions, seed, device, date.
+      data: dataset name and the split: sizes of members, non-members, shadow pool,
+        test set, and the seed that drew them.
+      arms: one ArmResult per audited model.
+      verdict: the gate's verdict when a gate ran (see dpaudit.gate).
+      timings: seconds per phase.
+    """
+
+    config: Mapping[str, Any]
+    environment: Mapping[str, Any]
+    data: Mapping[str, Any]
+    arms: Sequence[ArmResult]
+    verdict: Mapping[str, Any] | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def arm(self, name: str) -> ArmResult:
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        known = ", ".join(a.name for a in self.arms) or "none"
+        raise InputError(f"no arm named {name!r} in the results (arms: {known})")
+
+    def with_verdict(self, verdict: Mapping[str, Any] | None) -> "AuditResult":
+        return dataclasses.replace(self, verdict=verdict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, source: str = "results") -> "AuditResult":
+        try:
+            raw = _upgrade(dict(raw), source)
+            arms = tuple(_arm_from_dict(a) for a in raw["arms"])
+            return cls(
+                config=raw.get("config") or {},
+                environment=raw.get("environment") or {},
+                data=raw.get("data") or {},
+                arms=arms,
+                verdict=raw.get("verdict"),
+                timings=raw.get("timings") or {},
+                schema_version=SCHEMA_VERSION,
+            )
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise InputError(f"{source}: not a dpaudit results file "
+                             f"({type(e).__name__}: {e})") from None
+
+    def to_dataframe(self):
+        """One row per (arm, attack) with the headline numbers; needs pandas."""
+        import pandas as pd
+
+        rows = []
+        for arm in self.arms:
+            base = {"arm": arm.name, "epsilon": arm.epsilon,
+                    "test_accuracy": arm.utility.test_accuracy if arm.utility else math.nan}
+            for a in arm.attacks or [None]:
+                row = dict(base)
+                if a is not None:
+                    row.update(attack=a.name, auc=a.auc, auc_low=a.auc_ci[0],
+                               auc_high=a.auc_ci[1], advantage=a.advantage,
+                               epsilon_lower_bound=a.epsilon_lower_bound,
+                               confidence=a.confidence,
+                               **{f"tpr_at_fpr_{k}": v for k, v in a.tpr_at_fpr.items()})
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def save_results(result: AuditResult, path: str | os.PathLike) -> Path:
+    """Writes `result` as strict JSON, atomically. Returns the path."""
+    path = Path(path)
+    atomic_write_text(path, result.to_json())
+    return path
+
+
+def load_results(path: str | os.PathLike) -> AuditResult:
+    """Reads a results.json; raises InputError naming the file on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: results file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read results file ({e})") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: expected a JSON object at the top level")
+    return AuditResult.from_dict(raw, source=str(path))
+
+
+def _upgrade(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    version = raw.get("schema_version")
+    if version not in _KNOWN_SCHEMA_VERSIONS:
+        raise InputError(f"{source}: field 'schema_version' must be one of "
+                         f"{list(_KNOWN_SCHEMA_VERSIONS)}, got {version!r}")
+    # Future versions: convert older layouts here, one step per version.
+    return raw
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _attack_from_dict(raw: Mapping[str, Any]) -> AttackSummary:
+    ci = raw.get("auc_ci") or (None, None)
+    return AttackSummary(
+        name=str(raw["name"]),
+        auc=_float(raw["auc"]),
+        auc_ci=(_float(ci[0]), _float(ci[1])),
+        advantage=_float(raw.get("advantage")),
+        tpr_at_fpr={str(k): _float(v) for k, v in (raw.get("tpr_at_fpr") or {}).items()},
+        epsilon_lower_bound=_float(raw.get("epsilon_lower_bound")),
+        confidence=_float(raw.get("confidence")),
+        n_members=int(raw.get("n_members") or 0),
+        n_nonmembers=int(raw.get("n_nonmembers") or 0),
+        roc={k: [_float(x) for x in v] for k, v in (raw.get("roc") or {}).items()},
+        delta=_opt_float(raw.get("delta")),
+        epsilon_lower_bound_method=str(raw.get("epsilon_lower_bound_method") or ""),
+        per_class_auc={str(k): _float(v) for k, v in (raw.get("per_class_auc") or {}).items()},
+        top_exposed=tuple(raw.get("top_exposed") or ()),
+        score_histogram={k: [_float(x) for x in v]
+                         for k, v in (raw.get("score_histogram") or {}).items()},
+        details=dict(raw.get("details") or {}),
+    )
+
+
+def _arm_from_dict(raw: Mapping[str, Any]) -> ArmResult:
+    utility = raw.get("utility")
+    privacy = raw.get("privacy")
+    return ArmResult(
+        name=str(raw["name"]),
+        utility=None if utility is None else Utility(
+            **{k: _float(utility.get(k)) for k in
+               ("train_accuracy", "test_accuracy", "train_loss", "test_loss")}),
+        privacy=None if privacy is None else PrivacyInfo(
+            noise_multiplier=_float(privacy.get("noise_multiplier")),
+            l2_norm_clip=_opt_float(privacy.get("l2_norm_clip")),
+            num_microbatches=(None if privacy.get("num_microbatches") is None
+                              else int(privacy["num_microbatches"])),
+            batch_size=int(privacy["batch_size"]),
+            sampling=str(privacy.get("sampling") or "poisson"),
+            steps=int(privacy.get("steps") or 0),
+            epochs=_float(privacy.get("epochs")),
+            dataset_size=int(privacy.get("dataset_size") or 0),
+            delta=_opt_float(privacy.get("delta")),
+            epsilon_rdp=_opt_float(privacy.get("epsilon_rdp")),
+            epsilon_pld=_opt_float(privacy.get("epsilon_pld")),
+            accounting_note=str(privacy.get("accounting_note") or ""),
+            epsilon_per_epoch=tuple(_float(x) for x in privacy.get("epsilon_per_epoch") or ()),
+        ),
+        attacks=tuple(_attack_from_dict(a) for a in raw.get("attacks") or ()),
+        history={k: [_float(x) for x in v] for k, v in (raw.get("history") or {}).items()},
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """Converts tuples, numpy scalars and non-finite floats into strict-JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy
+        return _jsonable(value.tolist())
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return str(value)

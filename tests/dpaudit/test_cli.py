@@ -1,0 +1,29 @@
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from dpaudit.cli import cli
+
+
+def test_help_lists_commands_and_exits_0():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "Audit what a Keras model leaks" in result.output
+
+
+def test_unknown_command_is_a_usage_error():
+    assert CliRunner().invoke(cli, ["no-such-command"]).exit_code == 2
+
+
+def test_import_and_help_do_not_import_tensorflow():
+    code = ("import sys, dpaudit, attacks, reports, dpaudit.results\n"
+            "from click.testing import CliRunner\n"
+            "from dpaudit.cli import cli\n"
+            "r = CliRunner().invoke(cli, ['--help'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "for name in cli.list_commands(None):\n"
+            "    assert CliRunner().invoke(cli, [name, '--help']).exit_code == 0, name\n"
+            "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
