@@ -1,0 +1,268 @@
+"""Datasets for an audit, validated, and the member / non-member / shadow / test split.
+
+Dataset specs (`load_dataset`):
+
+* ``digits`` - scikit-learn's 8x8 handwritten digits (1,797 rows, 64 features
+  0..16, 10 classes), shipped with scikit-learn: the embedded default.
+* ``csv:PATH`` - one row per example, a header, a label column (``label_column``)
+  and numeric feature columns.
+* ``npz:PATH`` - arrays ``x`` and ``y``, or ``x_train``/``y_train`` plus
+  ``x_test``/``y_test`` (the test arrays become the test set). Loaded without pickle.
+* ``mnist`` - the Keras MNIST file, read from the Keras cache
+  (``$KERAS_HOME/datasets/mnist.npz``, default ``~/.keras/datasets/mnist.npz``).
+  Never downloaded: the audit must not reach the network. ``mnist:train`` and
+  ``mnist:test`` select one half (for `dpaudit attack`).
+
+Labels must be class indices 0..C-1. Example ids are row indices into the dataset as
+loaded (training rows first, then the source's test rows).
+
+Feature scaling never uses the audited examples: the members' privacy guarantee
+covers training only, so a scaler fitted on members would leak outside the DP
+accounting. ``auto`` uses the fixed range of the built-in datasets (digits 0..16,
+MNIST 0..255) and otherwise standardises with statistics of the public rows
+(shadow pool and test set).
+
+Example:
+    >>> ds = load_dataset("digits")
+    >>> split = split_dataset(ds, n_members=200, seed=0)
+    >>> data = prepare(ds, split, scaling="auto")
+    >>> data.members.x.shape
+    (200, 64)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dpaudit import _pipeline_readers as _readers
+from dpaudit._pipeline_readers import check_features, check_labels
+from dpaudit.errors import InputError
+
+__all__ = ["DATASET_NAMES", "SCALINGS", "Dataset", "Split", "Part", "AuditData",
+           "load_dataset", "split_dataset", "prepare", "check_features", "check_labels"]
+
+logger = logging.getLogger(__name__)
+
+DATASET_NAMES = ("digits", "csv:PATH", "npz:PATH", "mnist")
+SCALINGS = ("auto", "none", "minmax", "standard")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated examples as loaded, before splitting and scaling.
+
+    Attributes:
+      name: the spec it was loaded from, e.g. "digits" or "csv:data.csv".
+      x: float32 features, shape (N, ...).
+      y: int64 class indices, shape (N,).
+      num_classes: max label + 1.
+      n_source_test: the last `n_source_test` rows are the source's own test split.
+      value_range: the known (min, max) of the features, for fixed-range scaling.
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    num_classes: int
+    n_source_test: int = 0
+    value_range: tuple[float, float] | None = None
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x.shape[1:])
+
+
+@dataclass(frozen=True)
+class Split:
+    """Disjoint example ids (rows of the Dataset) drawn from `seed`."""
+
+    seed: int
+    members: np.ndarray
+    nonmembers: np.ndarray
+    shadow: np.ndarray
+    test: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "n_members": len(self.members),
+                "n_nonmembers": len(self.nonmembers), "n_shadow_pool": len(self.shadow),
+                "n_test": len(self.test),
+                "ids": {"members": self.members.tolist(), "nonmembers": self.nonmembers.tolist(),
+                        "shadow_pool": self.shadow.tolist(), "test": self.test.tolist()}}
+
+
+@dataclass(frozen=True)
+class Part:
+    """Scaled features, labels and example ids of one part of the split."""
+
+    x: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass(frozen=True)
+class AuditData:
+    """Everything the pipeline trains and attacks on."""
+
+    name: str
+    num_classes: int
+    input_shape: tuple[int, ...]
+    members: Part
+    nonmembers: Part
+    shadow: Part
+    test: Part
+    split: Split
+    scaling: str
+
+    def summary(self) -> dict[str, Any]:
+        """The `data` section of results.json."""
+        return {"dataset": self.name, "num_classes": self.num_classes,
+                "input_shape": list(self.input_shape), "scaling": self.scaling,
+                **self.split.to_dict()}
+
+
+def load_dataset(spec: str, *, label_column: str = "label") -> Dataset:
+    """Loads and validates a dataset.
+
+    Args:
+      spec: "digits", "csv:PATH", "npz:PATH", "mnist", "mnist:train" or "mnist:test".
+      label_column: the CSV column holding the labels.
+
+    Raises:
+      InputError: unknown spec, missing file or column, non-numeric or NaN features,
+        labels that are not class indices; the message names the file and column.
+    """
+    kind, _, arg = str(spec).partition(":")
+    if kind == "digits" and not arg:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return _dataset(spec, bunch.data, bunch.target, "digits", value_range=(0.0, 16.0))
+    if kind == "csv" and arg:
+        x, y = _readers.read_csv(arg, label_column)
+        return _dataset(spec, x, y, arg)
+    if kind == "npz" and arg:
+        x, y, n_test = _readers.read_npz(arg)
+        return _dataset(spec, x, y, arg, n_source_test=n_test)
+    if kind == "mnist" and arg in ("", "train", "test"):
+        (x_train, y_train), (x_test, y_test) = _readers.read_cached_mnist()
+        if arg == "train":
+            x, y, n_test = x_train, y_train, 0
+        elif arg == "test":
+            x, y, n_test = x_test, y_test, 0
+        else:
+            x = np.concatenate([x_train, x_test])
+            y = np.concatenate([y_train, y_test])
+            n_test = len(y_test)
+        # Channel axis, as in the tutorial: (N, 28, 28) -> (N, 28, 28, 1).
+        return _dataset(spec, x[..., None], y, "mnist", n_source_test=n_test,
+                        value_range=(0.0, 255.0))
+    raise InputError(f"unknown dataset {spec!r}; expected one of {', '.join(DATASET_NAMES)}")
+
+
+def split_dataset(dataset: Dataset, *, n_members: int, seed: int,
+                  n_shadow_pool: int | None = None, n_test: int | None = None) -> Split:
+    """Draws disjoint members, non-members (same number), shadow pool and test set.
+
+    Args:
+      dataset: the loaded dataset.
+      n_members: members of the target model (= number of non-members).
+      seed: seed of the draw; the same seed gives the same ids.
+      n_shadow_pool: size of the shadow pool (the attacker's data); default
+        2 * n_members, so each shadow model can train on as many examples as the target.
+      n_test: size of the test set; default all remaining rows, at most 10,000. When
+        the source has its own test split, the test set is drawn from it.
+
+    Raises:
+      InputError: the dataset is too small for the requested sizes.
+    """
+    n_members = int(n_members)
+    n_shadow = 2 * n_members if n_shadow_pool is None else int(n_shadow_pool)
+    if n_members < 1:
+        raise InputError(f"n_members must be >= 1, got {n_members}")
+    if n_shadow < 0:
+        raise InputError(f"n_shadow_pool must be >= 0, got {n_shadow}")
+    n_pool = len(dataset) - dataset.n_source_test
+    rng = np.random.default_rng(seed)
+    pool = rng.permutation(n_pool)
+    needed = 2 * n_members + n_shadow
+    own_test = dataset.n_source_test > 0
+    min_test = 0 if own_test else 1
+    if needed + min_test > n_pool:
+        raise InputError(
+            f"dataset {dataset.name!r} has {n_pool} rows to draw from, but {n_members} members "
+            f"+ {n_members} non-members + {n_shadow} shadow pool"
+            + ("" if own_test else " + a test set") + f" need {needed + min_test}; "
+            "lower data.n_members or data.n_shadow_pool")
+    members = pool[:n_members]
+    nonmembers = pool[n_members:2 * n_members]
+    shadow = pool[2 * n_members:needed]
+    if own_test:
+        test = n_pool + rng.permutation(dataset.n_source_test)
+    else:
+        test = pool[needed:]
+    limit = 10_000 if n_test is None else int(n_test)
+    if limit < 1:
+        raise InputError(f"n_test must be >= 1, got {limit}")
+    test = test[:limit]
+    return Split(seed=int(seed), members=np.sort(members), nonmembers=np.sort(nonmembers),
+                 shadow=np.sort(shadow), test=np.sort(test))
+
+
+def prepare(dataset: Dataset, split: Split, *, scaling: str = "auto") -> AuditData:
+    """Scales the features (statistics from public rows only) and cuts the split."""
+    if scaling not in SCALINGS:
+        raise InputError(f"unknown scaling {scaling!r}; expected one of {', '.join(SCALINGS)}")
+    public = np.concatenate([split.shadow, split.test])
+    x, described = _scale(dataset, public, scaling)
+
+    def part(ids: np.ndarray) -> Part:
+        return Part(x=x[ids], y=dataset.y[ids], ids=ids.astype(np.int64))
+
+    return AuditData(name=dataset.name, num_classes=dataset.num_classes,
+                     input_shape=dataset.input_shape, members=part(split.members),
+                     nonmembers=part(split.nonmembers), shadow=part(split.shadow),
+                     test=part(split.test), split=split, scaling=described)
+
+
+def _scale(dataset: Dataset, public: np.ndarray, scaling: str) -> tuple[np.ndarray, str]:
+    x = dataset.x
+    if scaling == "none":
+        return x, "none"
+    if scaling == "auto" and dataset.value_range is not None:
+        lo, hi = dataset.value_range
+        return ((x - lo) / (hi - lo)).astype(np.float32), f"fixed range [{lo:g}, {hi:g}] -> [0, 1]"
+    if len(public) == 0:
+        raise InputError(f"scaling {scaling!r} needs public rows (shadow pool or test set) "
+                         "to fit on; use scaling 'none'")
+    ref = x[public]
+    if scaling == "minmax":
+        lo, hi = float(ref.min()), float(ref.max())
+        span = hi - lo if hi > lo else 1.0
+        return ((x - lo) / span).astype(np.float32), "minmax (fitted on shadow pool + test set)"
+    mean = ref.mean(axis=0)
+    std = ref.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # constant features stay constant instead of NaN
+    return ((x - mean) / std).astype(np.float32), "standard (fitted on shadow pool + test set)"
+
+
+def _dataset(spec: str, x: Any, y: Any, source: str, *, n_source_test: int = 0,
+             value_range: tuple[float, float] | None = None) -> Dataset:
+    x = check_features(x, source)
+    y = check_labels(y, source)
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"{source}: {x.shape[0]} feature rows but {y.shape[0]} labels")
+    num_classes = int(y.max()) + 1
+    logger.debug("loaded %s: %d rows, input shape %s, %d classes", spec, len(y),
+                 x.shape[1:], num_classes)
+    return Dataset(name=str(spec), x=x, y=y, num_classes=num_classes,
+                   n_source_test=int(n_source_test), value_range=value_range)
