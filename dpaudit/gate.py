@@ -15,17 +15,19 @@ How rules are measured (one outcome per arm and rule):
     all claims DP it fails rather than pass with nothing checked.
   * `min_test_accuracy` compares the arm's test accuracy.
   * Missing evidence fails closed: a value that could not be measured (NaN, e.g. TPR at
-    FPR 0.001 with fewer than 1000 non-members; an arm without attacks or accuracy) makes
+    FPR 0.001 with fewer than 10000 non-members; an arm without attacks or accuracy) makes
     the rule FAIL with "could not be measured". A gate must not pass for lack of evidence.
 
 Always on: the DP consistency check (`dp_consistency`). An empirical epsilon lower bound
 holds with probability `confidence` (Jagielski et al. 2020, "Auditing Differentially
 Private Machine Learning: How Private is Private SGD?", https://arxiv.org/abs/2006.07709;
-Nasr et al. 2021, https://arxiv.org/abs/2101.04535). If it exceeds the epsilon the
+Nasr et al. 2021, "Adversary Instantiation: Lower Bounds for Differentially Private
+Machine Learning", https://arxiv.org/abs/2101.04535). If it exceeds the epsilon the
 accountant claims, the mechanism as trained is not what the accountant priced: an
 implementation or accounting bug. A bound computed at a smaller delta than the
-accountant's is not comparable (an (eps, delta)-DP mechanism is (eps, delta')-DP only
-for delta' >= delta) and is skipped with a note. With k attacks on an arm, the chance
+accountant's is not comparable (an (eps, delta)-DP mechanism is guaranteed to be
+(eps, delta')-DP only for delta' >= delta) and is skipped with a note; a bound that
+states no delta is taken to be at the accountant's. With k attacks on an arm, the chance
 of a false alarm on a correct mechanism is at most k * (1 - confidence) (union bound).
 The check can be turned off (`allow_contradiction` in the policy, `--allow-contradiction`,
 or `check_contradiction=False`); the verdict then says so, and still reports in a note
@@ -154,7 +156,8 @@ class Verdict:
             limit = "" if math.isnan(o.limit) else f"{o.comparison} {_fmt(o.limit)}"
             lines.append(f"  {status}  {o.arm:<{arm_width}}  {o.rule:<{rule_width}}  "
                          f"measured {_fmt(o.measured):>8}  limit {limit}".rstrip())
-            origin = f" [limit: {o.origin}]" if o.origin and o.origin != _ALWAYS_ON else ""
+            origin = (f" (limit from {o.origin})" if o.origin and o.origin != _ALWAYS_ON
+                      else "")
             lines.append(f"        {o.message}{origin}")
         lines.extend(f"note: {note}" for note in self.notes)
         failed = self.failures
@@ -349,11 +352,14 @@ def _tpr_getter(level: str) -> Callable[[AttackSummary], float]:
 
 
 def _tpr_missing_reason(level: str) -> Callable[[AttackSummary], str]:
+    # attacks.evaluate leaves TPR at FPR f undefined below 10 / f non-members (ten
+    # expected false positives); say so, as the usual fix is a larger audit.
+    need = math.ceil(10 / float(level) - 1e-9)
+
     def reason(attack: AttackSummary) -> str:
-        need = math.ceil(1 / float(level))
         if 0 < attack.n_nonmembers < need:
-            return (f" ({attack.n_nonmembers} non-members cannot resolve FPR {level}; "
-                    f"it needs at least {need})")
+            return (f" (only {attack.n_nonmembers} non-members: resolving FPR {level} "
+                    f"takes at least {need})")
         return ""
     return reason
 

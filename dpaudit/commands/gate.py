@@ -66,12 +66,12 @@ def gate(results: Path, policy_path: Path | None, max_auc: float | None,
     policy = load_policy(policy_path) if policy_path is not None else Policy()
     options = Policy.from_options(
         max_epsilon=max_epsilon, max_empirical_epsilon=max_empirical_epsilon, max_auc=max_auc,
-        max_tpr_at_fpr=max_tpr_at_fpr, min_test_accuracy=min_test_accuracy, arms=arms,
-        allow_contradiction=allow_contradiction)
+        max_tpr_at_fpr=max_tpr_at_fpr, min_test_accuracy=min_test_accuracy, arms=arms)
     if arms and options.is_empty:
         raise InputError("option --arm chooses the arm that rule options apply to; give at "
                          "least one rule option (e.g. --max-auc) with it")
-    verdict = evaluate_gate(result, policy.with_overrides(options))
+    verdict = evaluate_gate(result, policy.with_overrides(options),
+                            check_contradiction=not allow_contradiction)
     click.echo(verdict.format_text())
     if junit is not None:
         write_junit(verdict, junit)
