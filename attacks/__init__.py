@@ -13,10 +13,13 @@ Example:
 
 from attacks.bounds import (EpsilonBound, clopper_pearson_interval,
                             epsilon_from_error_counts, epsilon_lower_bound)
+from attacks.confidence import confidence_attack, modified_entropy_attack
 from attacks.gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
+from attacks.loss_threshold import loss_threshold_attack
 from attacks.metrics import (FPR_LEVELS, AttackMetrics, MetricWarning, evaluate,
                              per_class_auc, roc_curve, score_histogram)
 from attacks.results import AttackResult
+from attacks.shadow import TrainAndScore, shadow_attack
 
 __all__ = [
     "FPR_LEVELS",
@@ -24,14 +27,19 @@ __all__ = [
     "AttackResult",
     "EpsilonBound",
     "MetricWarning",
+    "TrainAndScore",
     "clopper_pearson_interval",
+    "confidence_attack",
     "epsilon_from_error_counts",
     "epsilon_lower_bound",
     "epsilon_to_gdp_mu",
     "evaluate",
     "gdp_delta",
     "gdp_mu_to_epsilon",
+    "loss_threshold_attack",
+    "modified_entropy_attack",
     "per_class_auc",
     "roc_curve",
     "score_histogram",
+    "shadow_attack",
 ]
