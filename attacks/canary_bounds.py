@@ -75,8 +75,6 @@ _EPS_TOLERANCE = 1e-6
 _EPS_CEILING = 64.0
 # Fractions of m guessed (half "in", half "out") when the caller names no guess counts.
 _DEFAULT_GUESS_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
-# Thresholds tried on the calibration runs of the multi-run audit (score quantiles).
-_N_CANDIDATE_THRESHOLDS = 100
 
 
 @dataclass(frozen=True)
@@ -467,23 +465,25 @@ def _error_counts(scores: np.ndarray, is_member: np.ndarray,
 
 def _choose_threshold(scores: np.ndarray, is_member: np.ndarray, *, delta: float,
                       confidence: float) -> float:
-    """The candidate threshold with the best Clopper-Pearson bound on these observations."""
+    """The score threshold with the best Clopper-Pearson bound on these observations.
+
+    Every distinct score is a candidate; ties in the bound go to the larger TPR - FPR.
+    """
     from attacks.metrics import epsilon_from_error_counts
 
-    if not is_member.any() or is_member.all():
+    n_pos, n_neg = int(is_member.sum()), int((~is_member).sum())
+    if n_pos == 0 or n_neg == 0:
         raise ValueError("the calibration runs need included and excluded observations "
-                         f"to choose a threshold, got {int(is_member.sum())} included of "
-                         f"{len(is_member)}")
-    levels = np.linspace(0.0, 1.0, _N_CANDIDATE_THRESHOLDS + 1)[1:-1]
-    candidates = np.unique(np.quantile(scores, levels, method="inverted_cdf"))
-    best_threshold, best_epsilon = float(np.median(scores)), -math.inf
-    for candidate in candidates:
-        counts = _error_counts(scores, is_member, float(candidate))
-        epsilon = float(epsilon_from_error_counts(*counts, delta=delta,
-                                                  confidence=confidence))
-        if epsilon > best_epsilon:
-            best_threshold, best_epsilon = float(candidate), epsilon
-    return best_threshold
+                         f"to choose a threshold, got {n_pos} included of {len(is_member)}")
+    candidates = np.unique(scores)
+    members, nonmembers = np.sort(scores[is_member]), np.sort(scores[~is_member])
+    false_neg = np.searchsorted(members, candidates, side="left")
+    false_pos = n_neg - np.searchsorted(nonmembers, candidates, side="left")
+    objective = np.asarray(epsilon_from_error_counts(
+        false_pos, np.full_like(false_pos, n_neg), false_neg,
+        np.full_like(false_neg, n_pos), delta=delta, confidence=confidence))
+    advantage = (1 - false_neg / n_pos) - false_pos / n_neg
+    return float(candidates[np.lexsort((-advantage, -objective))[0]])
 
 
 def gdp_audit(scores: ArrayLike, is_member: ArrayLike, *, delta: float = 1e-5,

@@ -256,3 +256,109 @@ def test_one_run_power_grows_with_canaries():
                           seed=t).epsilon_lower_bound for t in range(40)]))
     assert medians[0] < medians[1] < medians[2] < 4.0
     assert medians[2] > 3.0
+
+
+# ------------------------------------------------------------------------- many runs
+
+
+def test_multi_run_fixed_threshold_matches_error_counts():
+    metrics = _needs_metrics()
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 0.2, 0.7, 0.05])
+    included = np.array([0, 0, 1, 1, 1, 0, 1, 0], dtype=bool)
+    audit = multi_run_audit(scores, included, delta=1e-5, threshold=0.38)
+    # >= 0.38 flags 0.4 (out: one false positive), 0.8, 0.9, 0.7; misses 0.35 (in).
+    assert (audit.false_positives, audit.n_negatives) == (1, 4)
+    assert (audit.false_negatives, audit.n_positives) == (1, 4)
+    assert audit.n_calibration == 0
+    assert audit.epsilon_lower_bound == metrics.epsilon_from_error_counts(
+        1, 4, 1, 4, delta=1e-5, confidence=0.95)
+
+
+def test_multi_run_splits_by_run():
+    _needs_metrics()
+    rng = np.random.default_rng(0)
+    scores, included = _gaussian_canaries(2.0, 2000, rng)
+    runs = np.repeat(np.arange(20), 100)
+    audit = multi_run_audit(scores, included, run_ids=runs, seed=1)
+    # Whole runs go to calibration: 10 of 20 runs of 100 observations.
+    assert audit.n_calibration == 1000
+    assert audit.n_negatives + audit.n_positives == 1000
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        multi_run_audit(scores, included, run_ids=np.zeros(2000))
+    with pytest.raises(ValueError, match="run_ids must have one entry per score"):
+        multi_run_audit(scores, included, run_ids=np.zeros(5))
+
+
+def test_multi_run_sound_and_powerful_on_randomized_response():
+    # Each observation is an independent eps-DP randomized response. Failures with these
+    # seeds: 5/400 (the nominal rate is 5%; P[Bin(400, 0.05) > 32] = 0.4% is the
+    # false-failure rate of the assertion).
+    _needs_metrics()
+    epsilon = 2.0
+    rng = np.random.default_rng(99)
+    bounds = []
+    for trial in range(_TRIALS):
+        scores, included = _randomized_response(epsilon, 2000, rng)
+        bounds.append(multi_run_audit(scores, included, seed=trial).epsilon_lower_bound)
+    bounds = np.array(bounds)
+    assert np.sum(bounds >= epsilon) <= _MAX_FAILURES
+    # Power: with 1000 evaluation observations, the median bound is 1.77 (seeds above).
+    assert np.median(bounds) > 1.3
+
+
+# ---------------------------------------------------------------------- Gaussian DP
+
+
+def test_gdp_audit_point_estimate_is_cohens_d():
+    _needs_metrics()
+    inside = np.array([1.0, 2.0, 3.0, 4.0])
+    outside = np.array([0.0, 1.0, 2.0])
+    scores = np.concatenate([inside, outside])
+    included = np.arange(7) < 4
+    pooled = math.sqrt((np.var(inside) * 4 + np.var(outside) * 3) / 5)
+    audit = gdp_audit(scores, included, delta=1e-5)
+    assert audit.mu == pytest.approx((2.5 - 1.0) / pooled)
+    lo, hi = audit.mu_interval
+    assert lo < audit.mu_lower < audit.mu < hi
+    assert audit.epsilon >= audit.epsilon_lower_bound >= 0.0
+    assert (audit.n_members, audit.n_nonmembers) == (4, 3)
+
+
+def test_gdp_interval_matches_large_sample_normal_approximation():
+    # Reference: for large n, mu_hat ~ N(mu, (1/n1 + 1/n0) (1 + mu^2 / (2 (n1 + n0)))
+    # approximately (Hedges & Olkin 1985); the exact noncentral-t bound must agree.
+    _needs_metrics()
+    rng = np.random.default_rng(1)
+    scores, included = _gaussian_canaries(1.0, 40000, rng)
+    audit = gdp_audit(scores, included, delta=1e-5, confidence=0.95)
+    n1, n0 = int(included.sum()), int((~included).sum())
+    se = math.sqrt((n1 + n0) / (n1 * n0) + audit.mu ** 2 / (2 * (n1 + n0)))
+    assert audit.mu_lower == pytest.approx(audit.mu - 1.6449 * se, abs=2e-3)
+    assert audit.mu_interval[1] == pytest.approx(audit.mu + 1.96 * se, abs=2e-3)
+
+
+def test_gdp_lower_bound_covers_true_mu():
+    # Coverage of the one-sided 95% bound on mu for exactly Gaussian scores. Measured
+    # with these seeds: mu_lower > mu in 16/400 trials (4%); P[Bin(400, .05) > 32] =
+    # 0.4% is the false-failure rate of the assertion.
+    metrics = _needs_metrics()
+    mu = 0.9
+    rng = np.random.default_rng(2024)
+    failures = 0
+    for _ in range(_TRIALS):
+        scores, included = _gaussian_canaries(mu, 300, rng)
+        audit = gdp_audit(scores, included, delta=1e-5)
+        failures += audit.mu_lower > mu
+        assert audit.epsilon_lower_bound == pytest.approx(
+            metrics.gdp_mu_to_epsilon(audit.mu_lower, 1e-5))
+    assert failures <= _MAX_FAILURES
+
+
+def test_gdp_audit_input_errors():
+    _needs_metrics()
+    with pytest.raises(ValueError, match="at least 2 included and 2 excluded"):
+        gdp_audit([1.0, 2.0, 3.0], [1, 0, 0])
+    with pytest.raises(ValueError, match="zero spread"):
+        gdp_audit([1.0, 1.0, 0.0, 0.0], [1, 1, 0, 0])
+    with pytest.raises(ValueError, match="finite"):
+        gdp_audit([np.inf, 1.0, 0.0, 0.0], [1, 1, 0, 0])
