@@ -1,3 +1,11 @@
-"""AuditResult -> a self-contained HTML report (no TensorFlow)."""
+"""AuditResult -> a self-contained HTML report (no TensorFlow).
 
-__all__: list[str] = []
+Example:
+  >>> from dpaudit.results import load_results
+  >>> from reports import write_report
+  >>> write_report(load_results("runs/demo/results.json"), "report.html")  # doctest: +SKIP
+"""
+
+from reports.render import render_html, write_report
+
+__all__ = ["render_html", "write_report"]

@@ -1,0 +1,319 @@
+"""AuditResult -> the plain values the report template shows.
+
+Everything here is defensive: optional fields may be missing, empty, NaN or (for the
+free-form `config`, `environment`, `data` and `verdict` mappings) shaped differently by
+other writers. Strings are left raw: the template escapes them (jinja2 autoescape).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from dpaudit.results import ArmResult, AttackSummary, AuditResult
+from reports import _format as fmt
+from reports.evidence import EvidenceRow, Status, compare_arm, format_confidence
+
+__all__ = ["headline", "run_summary", "verdict_view", "arm_rows", "attack_rows",
+           "evidence_view", "accounting_view", "exposed_view", "Headline"]
+
+# How many of the most exposed examples to list per (arm, attack).
+MAX_EXPOSED = 10
+
+_SAMPLING_NOTES = {
+    "poisson": (
+        "Batches were drawn by Poisson sampling: every example joins each step's batch "
+        "independently with probability q = batch size / dataset size. This is exactly "
+        "what the RDP and PLD accountants assume, so the stated epsilon applies."),
+    "shuffle": (
+        "Batches were fixed-size slices of a shuffled dataset. The accountants assume "
+        "Poisson sampling; for shuffled batches the stated epsilon is the number commonly "
+        "reported, but it is not a proven guarantee and can understate the real privacy "
+        "loss (Chua et al., 2024, \"How private are DP-SGD implementations?\", "
+        "arXiv:2403.17673). Use Poisson sampling for a guarantee that holds."),
+}
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The one-line summary; `level` is "bug" or "info" (sets its colour)."""
+
+    text: str
+    level: str
+    bugs: Sequence[Mapping[str, str]] = field(default_factory=tuple)
+
+
+def headline(result: AuditResult, evidence: Sequence[EvidenceRow]) -> Headline:
+    """E.g. "DP model: epsilon 2.4 at delta 1e-5; strongest attack AUC 0.51 vs 0.68 for
+    the baseline"."""
+    bugs = tuple(r for r in evidence if r.is_bug)
+    dp_arms = [a for a in result.arms if a.epsilon is not None]
+    other = [a for a in result.arms if a.epsilon is None]
+    parts = []
+    for arm in dp_arms:
+        label = "DP model" if arm.name == "dp" else f"DP model '{arm.name}'"
+        text = f"{label}: epsilon {arm.epsilon:.3g} at delta {fmt.delta(arm.privacy.delta)}"
+        text += f"; strongest attack AUC {_best_auc(arm)}"
+        parts.append(text)
+    for arm in other:
+        if parts:
+            parts[-1] += f" vs {_best_auc(arm)} for the {arm.name}"
+        else:
+            parts.append(f"{arm.name}: no DP guarantee; strongest attack AUC {_best_auc(arm)}")
+    text = "; ".join(parts) or "The results hold no audited model."
+    if bugs:
+        return Headline(text, "bug", tuple(
+            {"arm": r.arm, "attack": r.attack, "bound": _eps(r.lower_bound),
+             "confidence": format_confidence(r.confidence),
+             "epsilon": _eps(r.theoretical_epsilon)} for r in bugs))
+    return Headline(text, "info")
+
+
+def _best_auc(arm: ArmResult) -> str:
+    best = arm.best_attack()
+    return "n/a" if best is None else f"{best.auc:.2f}"
+
+
+def run_summary(result: AuditResult) -> list[tuple[str, str]]:
+    """Dataset, model, set sizes, seed, date and versions as (label, text) pairs."""
+    cfg, env, data = _mapping(result.config), _mapping(result.environment), _mapping(result.data)
+    first = _first_attack(result)
+    rows = [
+        ("Dataset", _pick((data, "dataset"), (data, "name"), (cfg, "dataset"),
+                          (cfg, "data", "dataset"), (cfg, "data", "name"))),
+        ("Model", _pick((cfg, "model"), (cfg, "model", "name"), (data, "model"))),
+        ("Members (training set)", _pick((data, "n_members"), (data, "members"),
+                                         default=first.n_members if first else None)),
+        ("Non-members", _pick((data, "n_nonmembers"), (data, "n_non_members"),
+                              (data, "nonmembers"),
+                              default=first.n_nonmembers if first else None)),
+        ("Shadow pool", _pick((data, "n_shadow"), (data, "n_shadow_pool"),
+                              (data, "shadow_pool"), (data, "shadow"))),
+        ("Test set", _pick((data, "n_test"), (data, "test"))),
+        ("Seed", _pick((cfg, "seed"), (env, "seed"), (data, "seed"))),
+        ("Date", _date(_pick((env, "date"), (env, "timestamp"), (env, "started_at"),
+                             (env, "created_at")))),
+        ("Versions", _versions(env)),
+    ]
+    return [(label, fmt.NA if value is None else fmt.value(value)) for label, value in rows]
+
+
+def verdict_view(verdict: Any) -> dict[str, Any] | None:
+    """The gate's verdict (Verdict.to_dict()) in displayable form; None when no gate ran."""
+    if verdict is None:
+        return None
+    verdict = _mapping(verdict)
+    passed = verdict.get("passed")
+    rules = []
+    for raw in verdict.get("rules") or ():
+        rule = _mapping(raw)
+        ok = rule.get("passed")
+        rules.append({
+            "rule": fmt.value(rule.get("rule", "")),
+            "arm": fmt.value(rule.get("arm", "")) if rule.get("arm") is not None else "",
+            "attack": fmt.value(rule.get("attack")) if rule.get("attack") is not None else "",
+            "measured": _num_or_text(rule.get("measured")),
+            "limit": _num_or_text(rule.get("limit")),
+            "passed": ok if isinstance(ok, bool) else None,
+            "message": fmt.value(rule.get("message", "")) if rule.get("message") else "",
+        })
+    failed = sum(r["passed"] is False for r in rules)
+    check = verdict.get("contradiction_check")
+    return {
+        "passed": passed if isinstance(passed, bool) else None,
+        "rules": rules,
+        "failed": failed,
+        "failed_rules": [r for r in rules if r["passed"] is False],
+        "contradiction_check": check if isinstance(check, bool) else None,
+    }
+
+
+def arm_rows(result: AuditResult) -> list[dict[str, str]]:
+    """One row per arm of the privacy-utility table."""
+    rows = []
+    for arm in result.arms:
+        u, p = arm.utility, arm.privacy
+        best = arm.best_attack()
+        tpr = _strongest(arm.attacks, lambda a: fmt.tpr_at(a.tpr_at_fpr, 0.01))
+        bound = _strongest(arm.attacks, lambda a: a.epsilon_lower_bound)
+        rows.append({
+            "arm": arm.name,
+            "dp": p is not None,
+            "test_accuracy": fmt.pct(u.test_accuracy) if u else fmt.NA,
+            "train_accuracy": fmt.pct(u.train_accuracy) if u else fmt.NA,
+            "epsilon_rdp": _eps(p.epsilon_rdp) if p else "none (not DP)",
+            "epsilon_pld": _eps(p.epsilon_pld) if p else "none (not DP)",
+            "delta": fmt.delta(p.delta) if p else fmt.NA,
+            "noise": fmt.value(p.noise_multiplier) if p else "0",
+            "clip": fmt.value(p.l2_norm_clip) if p else fmt.NA,
+            "sampling": p.sampling if p else fmt.NA,
+            "auc": fmt.num(best.auc) if best else fmt.NA,
+            "auc_ci": fmt.interval(best.auc_ci) if best else fmt.NA,
+            "auc_attack": best.name if best else "",
+            "tpr_1": fmt.pct(tpr[1]) if tpr else fmt.NA,
+            "tpr_attack": tpr[0].name if tpr else "",
+            "bound": _eps(bound[1]) if bound else fmt.NA,
+            "bound_confidence": format_confidence(bound[0].confidence) if bound else "",
+            "bound_attack": bound[0].name if bound else "",
+        })
+    return rows
+
+
+def attack_rows(result: AuditResult) -> list[dict[str, str]]:
+    """One row per (arm, attack) with every headline metric."""
+    rows = []
+    for arm in result.arms:
+        for a in arm.attacks:
+            rows.append({
+                "arm": arm.name, "attack": a.name, "auc": fmt.num(a.auc),
+                "auc_ci": fmt.interval(a.auc_ci), "advantage": fmt.num(a.advantage),
+                "tpr_01": fmt.pct(fmt.tpr_at(a.tpr_at_fpr, 0.001)),
+                "tpr_1": fmt.pct(fmt.tpr_at(a.tpr_at_fpr, 0.01)),
+                "tpr_10": fmt.pct(fmt.tpr_at(a.tpr_at_fpr, 0.1)),
+                "bound": _eps(a.epsilon_lower_bound),
+                "confidence": fmt.pct(a.confidence, 0) if fmt.finite(a.confidence) else fmt.NA,
+                "method": a.epsilon_lower_bound_method or fmt.NA,
+                "members": str(a.n_members), "nonmembers": str(a.n_nonmembers),
+                "details": "; ".join(f"{k} = {v}" for k, v in fmt.flatten(a.details)),
+            })
+    return rows
+
+
+def evidence_view(result: AuditResult) -> list[dict[str, Any]]:
+    """Per arm: the theoretical epsilon and the EvidenceRows of its attacks."""
+    view = []
+    for arm in result.arms:
+        view.append({
+            "arm": arm.name,
+            "epsilon": fmt.NA if arm.epsilon is None else f"{arm.epsilon:.3g}",
+            "has_guarantee": arm.epsilon is not None,
+            "delta": fmt.delta(arm.privacy.delta) if arm.privacy else fmt.NA,
+            "rows": [{"row": r, "bound": _eps(r.lower_bound),
+                      "bound_delta": fmt.delta(r.bound_delta),
+                      "confidence": format_confidence(r.confidence),
+                      "fraction": fmt.pct(r.fraction, 0),
+                      "css": _STATUS_CSS[r.status]} for r in compare_arm(arm)],
+        })
+    return view
+
+
+_STATUS_CSS = {Status.VIOLATION: "bad", Status.NOT_COMPARABLE: "warn",
+               Status.CONSISTENT: "ok", Status.NO_EVIDENCE: "ok",
+               Status.NO_GUARANTEE: "neutral", Status.UNAVAILABLE: "neutral"}
+
+
+def accounting_view(result: AuditResult) -> list[dict[str, Any]]:
+    """Per arm: the DP settings, the accountant's note and what the sampling implies."""
+    view = []
+    for arm in result.arms:
+        p = arm.privacy
+        if p is None:
+            view.append({"arm": arm.name, "settings": [], "note": "",
+                         "sampling_note": "Trained without DP-SGD: there is no accounting."})
+            continue
+        q = p.batch_size / p.dataset_size if p.dataset_size > 0 else math.nan
+        items = [("noise multiplier", fmt.value(p.noise_multiplier)),
+                 ("l2_norm_clip", fmt.value(p.l2_norm_clip)),
+                 ("num_microbatches", fmt.value(p.num_microbatches)),
+                 ("batch size", str(p.batch_size)),
+                 ("dataset size", str(p.dataset_size) if p.dataset_size else fmt.NA),
+                 ("sampling rate q", f"{q:.4g}" if math.isfinite(q) else fmt.NA),
+                 ("steps", str(p.steps)), ("epochs", fmt.value(p.epochs)),
+                 ("delta", fmt.delta(p.delta)),
+                 ("epsilon (RDP)", _eps(p.epsilon_rdp)),
+                 ("epsilon (PLD)", _eps(p.epsilon_pld))]
+        note = _SAMPLING_NOTES.get(p.sampling, (
+            f"Unknown sampling scheme {p.sampling!r}: the accountants assume Poisson "
+            "sampling, so the stated epsilon may not apply."))
+        view.append({"arm": arm.name, "settings": items, "note": p.accounting_note,
+                     "sampling_note": note})
+    return view
+
+
+def exposed_view(result: AuditResult) -> list[dict[str, Any]]:
+    """Per (arm, attack): the most exposed members with their ids, scores and extras."""
+    view = []
+    for arm in result.arms:
+        for a in arm.attacks:
+            entries = [_mapping(e) for e in (a.top_exposed or ())][:MAX_EXPOSED]
+            if not entries:
+                continue
+            extra = [k for e in entries for k in e if k not in ("id", "score")]
+            extra = list(dict.fromkeys(extra))
+            rows = [[str(i + 1), fmt.value(e.get("id")), _score(e.get("score"))]
+                    + [fmt.value(e.get(k)) for k in extra] for i, e in enumerate(entries)]
+            view.append({"arm": arm.name, "attack": a.name,
+                         "columns": ["rank", "id", "score", *extra], "rows": rows})
+    return view
+
+
+def _score(x: Any) -> str:
+    return f"{x:.4g}" if fmt.finite(x) else fmt.NA
+
+
+def _eps(x: float | None) -> str:
+    return f"{x:.3g}" if fmt.finite(x) else fmt.NA
+
+
+def _num_or_text(x: Any) -> str:
+    if fmt.finite(x):
+        return f"{x:.4g}"
+    return fmt.value(x) if x is not None and not isinstance(x, float) else fmt.NA
+
+
+def _strongest(attacks: Sequence[AttackSummary], key) -> tuple[AttackSummary, float] | None:
+    scored = [(a, key(a)) for a in attacks]
+    scored = [(a, v) for a, v in scored if fmt.finite(v)]
+    return max(scored, key=lambda av: av[1]) if scored else None
+
+
+def _first_attack(result: AuditResult) -> AttackSummary | None:
+    for arm in result.arms:
+        for a in arm.attacks:
+            return a
+    return None
+
+
+def _mapping(x: Any) -> Mapping[str, Any]:
+    return x if isinstance(x, Mapping) else {}
+
+
+def _pick(*paths: tuple, default: Any = None) -> Any:
+    """The first present, non-empty value among nested-key paths; a mapping with a
+    "name" counts as its name."""
+    for mapping, *keys in paths:
+        value: Any = mapping
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, Mapping):
+            value = value.get("name")
+        if value not in (None, "", [], {}):
+            return value
+    return default
+
+
+def _date(value: Any) -> Any:
+    """An ISO-8601 timestamp as "2025-01-02 03:04 UTC"; anything else unchanged."""
+    if not isinstance(value, str) or len(value) <= 10:  # not a string, or a bare date
+        return value
+    try:
+        when = _dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if when.tzinfo is not None:
+        when = when.astimezone(_dt.timezone.utc)
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+_VERSION_KEYS = ("dpaudit", "tensorflow", "keras", "dp_accounting", "numpy", "python")
+
+
+def _versions(env: Mapping[str, Any]) -> str | None:
+    versions = env.get("versions")
+    if not isinstance(versions, Mapping):
+        versions = {k: env[k] for k in _VERSION_KEYS if k in env}
+    text = ", ".join(f"{k} {fmt.value(v)}" for k, v in versions.items())
+    return text or None

@@ -1,0 +1,79 @@
+"""What the report page embeds: plotly.js (once), the stylesheet, figure JSON, and a CSP.
+
+Everything is inline so the page works offline from file://. The Content-Security-Policy
+allows exactly the page's own scripts (by SHA-256 hash) and no network fetches at all, so
+even a string that slipped past escaping could neither run nor phone home.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import re
+from importlib import resources
+
+from markupsafe import Markup
+
+__all__ = ["plotly_js", "stylesheet", "figure_json", "INIT_JS", "content_security_policy"]
+
+# Draws every figure from the JSON blocks `<script type="application/json"
+# data-figure-for="ID">`; JSON is parsed, never evaluated.
+INIT_JS = """(function () {
+  "use strict";
+  var config = {displaylogo: false, responsive: true};
+  var blocks = document.querySelectorAll("script[data-figure-for]");
+  for (var i = 0; i < blocks.length; i++) {
+    var target = document.getElementById(blocks[i].getAttribute("data-figure-for"));
+    var fig = JSON.parse(blocks[i].textContent);
+    Plotly.newPlot(target, fig.data, fig.layout, config);
+  }
+})();"""
+
+# Characters that could end a <script> element or start an HTML comment inside it. In JSON
+# they only occur inside strings, where the \\uXXXX escapes decode to the same text.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                  "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_SCRIPT_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+@functools.lru_cache(maxsize=1)
+def plotly_js() -> Markup:
+    """The plotly.js bundle shipped with the plotly package, ready for a <script> element."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    if re.search(r"</script", js, re.IGNORECASE):  # would end the element early
+        raise RuntimeError("the plotly.js bundle contains '</script' and cannot be inlined")
+    return Markup(js)
+
+
+@functools.lru_cache(maxsize=1)
+def stylesheet() -> Markup:
+    """The report's CSS (reports/templates/report.css)."""
+    css = resources.files("reports").joinpath("templates", "report.css").read_text("utf-8")
+    if re.search(r"</style", css, re.IGNORECASE):
+        raise RuntimeError("report.css must not contain '</style'")
+    return Markup(css)
+
+
+def figure_json(fig) -> Markup:
+    """A plotly figure as JSON that is safe inside a <script> element."""
+    text = fig.to_json(validate=False, engine="json")
+    return Markup(_SCRIPT_UNSAFE_RE.sub(lambda m: _SCRIPT_UNSAFE[m.group()], text))
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
+def content_security_policy() -> str:
+    """The page's CSP: its two scripts by hash, inline styles, images from data:/blob: only."""
+    hashes = " ".join(f"'sha256-{_sha256(s)}'" for s in (str(plotly_js()), INIT_JS))
+    return ("default-src 'none'; "
+            f"script-src {hashes}; "
+            "style-src 'unsafe-inline'; "
+            # plotly's "download as PNG" draws the SVG through data:/blob: images.
+            "img-src data: blob:; "
+            "base-uri 'none'; form-action 'none'")
