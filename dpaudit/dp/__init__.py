@@ -1,0 +1,37 @@
+"""DP-SGD for Keras 3 (TensorFlow backend), with TensorFlow Privacy's names.
+
+Importing this package imports TensorFlow and Keras (and selects Keras' TensorFlow
+backend unless KERAS_BACKEND is already set); `import dpaudit` does not.
+
+* Optimizers: `DPKerasSGDOptimizer`, `DPKerasAdamOptimizer`, `DPKerasAdagradOptimizer`.
+* Models whose train step is DP-SGD: `DPModel`, `DPSequential`, `make_private`.
+* Training with Poisson (or shuffled) batches: `fit_private`.
+* Custom loops: `dp_gradients`; diagnostics: `per_example_gradient_norms`,
+  `suggest_clip`.
+* The mechanism's arithmetic, replaceable in tests: `dpaudit.dp.mechanism`.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from dpaudit.dp.clipping import per_example_gradient_norms  # noqa: E402
+from dpaudit.dp.gradients import dp_gradients  # noqa: E402
+from dpaudit.dp.models import DPModel, DPSequential, is_private_model, make_private  # noqa: E402
+from dpaudit.dp.optimizers import (DPKerasAdagradOptimizer, DPKerasAdamOptimizer,  # noqa: E402
+                                   DPKerasSGDOptimizer, is_dp_optimizer)
+from dpaudit.dp.sampling import fit_private  # noqa: E402
+
+__all__ = ["DPKerasSGDOptimizer", "DPKerasAdamOptimizer", "DPKerasAdagradOptimizer",
+           "DPModel", "DPSequential", "make_private", "fit_private", "dp_gradients",
+           "per_example_gradient_norms", "is_dp_optimizer", "is_private_model",
+           "EpsilonCallback"]
+
+
+def __getattr__(name: str):
+    # The epsilon callback lives in dpaudit.dp.callbacks (accounting side); load it on use.
+    if name == "EpsilonCallback":
+        from dpaudit.dp.callbacks import EpsilonCallback
+
+        return EpsilonCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

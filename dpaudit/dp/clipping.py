@@ -1,0 +1,224 @@
+"""Exact per-example (or per-microbatch) gradient clipping for Keras models.
+
+One forward pass records, for each trainable Dense, Conv2D and Embedding layer, its
+input and pre-activation output; one backward pass of the summed loss gives each
+example's output gradient (the loss is a sum of per-example terms and examples do not
+interact, so d(sum L)/dz_i = dL_i/dz_i). Per-example gradient norms and the clipped
+sum then follow without materialising a batch of gradients (book-keeping clipping,
+Bu et al. 2023, see `dpaudit.dp._ghost`). Variables of any other layer get exact
+per-example gradients from a vectorised Jacobian (slower, still correct).
+
+BatchNormalization in training mode mixes examples, so per-example gradients (and the
+DP guarantee) are undefined: it is refused. Activity regularizers and `add_loss`
+losses depend on the batch and are refused too; weight regularizers do not touch
+data and are added after the noise, at no privacy cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dpaudit.dp import _recording, mechanism
+from dpaudit.dp._ghost import FallbackTerm, layer_term
+from dpaudit.dp._losses import per_example_loss
+from dpaudit.errors import InputError
+
+__all__ = ["ClippedSum", "clipped_gradient_sum", "per_example_gradient_norms"]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    variables: tuple            # model.trainable_variables, the order of every result
+    fast: tuple                 # (layer, kind, kernel_trainable, bias_trainable)
+    fallback: tuple             # variables needing per-example Jacobians
+    has_regularizers: bool
+
+
+def _layer_variables(layer, kind: str) -> tuple:
+    if kind == _recording.EMBEDDING:
+        return layer.embeddings, None
+    return layer.kernel, layer.bias
+
+
+def _plan(model: keras.Model) -> _Plan:
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    for layer in layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            raise InputError(
+                f"layer {layer.name!r} is BatchNormalization, which mixes the examples of a "
+                "batch, so per-example gradients and DP-SGD's guarantee are undefined; use "
+                "LayerNormalization or GroupNormalization, or freeze it (trainable=False)")
+        if getattr(layer, "activity_regularizer", None) is not None:
+            raise InputError(
+                f"layer {layer.name!r} has an activity_regularizer, a loss over the whole "
+                "batch that DP-SGD cannot clip per example; remove it")
+    variables = tuple(model.trainable_variables)
+    trainable = {id(v) for v in variables}
+    fast, covered = [], set()
+    for layer in layers:
+        kind = _recording.fast_path_kind(layer)
+        if kind is None:
+            continue
+        kernel, bias = _layer_variables(layer, kind)
+        k_on, b_on = id(kernel) in trainable, bias is not None and id(bias) in trainable
+        if k_on or b_on:
+            fast.append((layer, kind, k_on, b_on))
+            covered.update(id(v) for v, on in ((kernel, k_on), (bias, b_on)) if on)
+    fallback = tuple(v for v in variables if id(v) not in covered)
+    return _Plan(variables, tuple(fast), fallback,
+                 any(getattr(v, "regularizer", None) is not None for v in variables))
+
+
+@dataclass(frozen=True)
+class ClippedSum:
+    """What one clipping pass returns (tensors; lists follow model.trainable_variables).
+
+    Attributes:
+      sums: sum over examples (or microbatches) of clipped gradients; None if clipping
+        was not asked for (norms only).
+      norms: (n,) L2 norms of each example's (or microbatch's mean) gradient, unclipped.
+      num_units: n, the number of examples or microbatches (int32 scalar).
+      losses: (batch,) per-example losses.
+      y_pred: the model's outputs.
+      regularization_gradients: gradients of the weight-regularization losses, or None.
+    """
+
+    sums: list | None
+    norms: tf.Tensor
+    num_units: tf.Tensor
+    losses: tf.Tensor
+    y_pred: Any
+    regularization_gradients: list | None
+
+
+def clipped_gradient_sum(model: keras.Model, x: Any, y: Any, loss_fn: Any, *,
+                         l2_norm_clip: float | None, num_microbatches: int | None = None,
+                         sample_weight: Any = None, training: bool = True) -> ClippedSum:
+    """Sum of per-example gradients, each clipped to L2 norm `l2_norm_clip`.
+
+    With `num_microbatches` m, the batch (of a size m divides) is split into m
+    contiguous microbatches and each microbatch's MEAN gradient is clipped, as in
+    TensorFlow Privacy. With ``l2_norm_clip=None`` only the norms are computed.
+    `loss_fn` is a per-example loss as returned by `dpaudit.dp._losses.per_example_loss`.
+    """
+    plan = _plan(model)
+    persistent = bool(plan.fallback) or plan.has_regularizers
+    fast_layers = [(layer, kind) for layer, kind, _, _ in plan.fast]
+    with _recording.recording(fast_layers) as sinks:
+        with tf.GradientTape(persistent=persistent) as tape:
+            y_pred = model(x, training=training)
+            losses = loss_fn(y, y_pred, sample_weight)
+            total = tf.reduce_sum(losses)
+            extra = model.losses
+            regularization = tf.add_n(extra) if extra else None
+    n_regularizers = sum(getattr(v, "regularizer", None) is not None
+                         for v in model.trainable_weights)
+    if len(extra) > n_regularizers:
+        raise InputError("the model adds losses with add_loss(); they depend on the whole "
+                         "batch and cannot be clipped per example; remove them for DP training")
+
+    batch = tf.shape(losses)[0]
+    m = num_microbatches
+    if m is not None:
+        static = losses.shape[0]
+        if static is not None and static % m:
+            raise InputError(f"num_microbatches={m} must divide the batch size, "
+                             f"got batch size {static}")
+        tf.debugging.assert_equal(batch % m, 0, message=(
+            f"num_microbatches={m} must divide the batch size"))
+        num_units = tf.constant(m, tf.int32)
+        examples_per_unit = tf.cast(batch // m, losses.dtype)
+    else:
+        num_units = batch
+
+    calls = [call for sink in sinks for call in sink]
+    z_grads = tape.gradient(total, [z for _, z in calls]) if calls else []
+    terms, start = [], 0
+    for (layer, kind, k_on, b_on), sink in zip(plan.fast, sinks):
+        if not sink:  # layer not used in this forward pass: zero gradient
+            terms.append(None)
+            continue
+        terms.append(layer_term(kind, layer, sink, z_grads[start:start + len(sink)],
+                                num_groups=m, kernel_trainable=k_on, bias_trainable=b_on))
+        start += len(sink)
+    fallback = None
+    if plan.fallback:
+        jac = tape.jacobian(losses, list(plan.fallback), experimental_use_pfor=True)
+        jac = [tf.zeros(tf.concat([[batch], v.shape], 0), losses.dtype) if j is None else j
+               for j, v in zip(jac, plan.fallback)]
+        if m is not None:
+            jac = [tf.reduce_sum(tf.reshape(j, [m, -1, *v.shape]), axis=1)
+                   for j, v in zip(jac, plan.fallback)]
+        fallback = FallbackTerm(jac)
+    reg_grads = None
+    if regularization is not None:
+        reg_grads = tape.gradient(regularization, list(plan.variables),
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    del tape
+
+    parts = [t.squared_norms() for t in terms if t is not None]
+    if fallback is not None:
+        parts.append(fallback.squared_norms())
+    sq = tf.add_n(parts) if parts else tf.zeros([num_units], losses.dtype)
+    norms = tf.sqrt(sq)
+    if m is not None:
+        norms = norms / examples_per_unit  # norm of the microbatch MEAN gradient
+
+    sums = None
+    if l2_norm_clip is not None:
+        weights = mechanism.clip_factors(norms, l2_norm_clip)
+        if m is not None:
+            weights = weights / examples_per_unit
+        by_var: dict[int, tf.Tensor] = {}
+        for (layer, kind, k_on, b_on), term in zip(plan.fast, terms):
+            if term is None:
+                continue
+            kernel, bias = _layer_variables(layer, kind)
+            owned = [v for v, on in ((kernel, k_on), (bias, b_on)) if on]
+            by_var.update(zip((id(v) for v in owned), term.clipped_sums(weights)))
+        if fallback is not None:
+            by_var.update(zip((id(v) for v in plan.fallback), fallback.clipped_sums(weights)))
+        sums = [by_var[id(v)] if id(v) in by_var else tf.zeros(v.shape, losses.dtype)
+                for v in plan.variables]
+    return ClippedSum(sums, norms, num_units, losses, y_pred, reg_grads)
+
+
+def per_example_gradient_norms(model: keras.Model, loss_fn: Any, x: Any, y: Any, *,
+                               batch_size: int = 256) -> np.ndarray:
+    """L2 norm of each example's unclipped gradient (all trainable variables).
+
+    Args:
+      model: a built Keras model (plain or DP).
+      loss_fn: the training loss: a Keras loss object (any reduction), a loss name, or
+        ``f(y_true, y_pred)`` returning one value per example.
+      x, y: examples and labels (numpy arrays).
+      batch_size: examples per pass (memory only; results do not depend on it).
+
+    Returns:
+      np.ndarray of shape (N,), float64.
+
+    Example:
+        >>> norms = per_example_gradient_norms(model, "sparse_categorical_crossentropy",
+        ...                                    x_train, y_train)
+    """
+    from dpaudit.dp import _validation
+
+    batch_size = _validation.check_positive_int(batch_size, "batch_size")
+    fn = per_example_loss(loss_fn, where="loss_fn")
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise InputError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+
+    @tf.function(reduce_retracing=True)
+    def norms_of(xb, yb):
+        return clipped_gradient_sum(model, xb, yb, fn, l2_norm_clip=None).norms
+
+    out = [norms_of(tf.convert_to_tensor(x[i:i + batch_size]),
+                    tf.convert_to_tensor(y[i:i + batch_size])).numpy()
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

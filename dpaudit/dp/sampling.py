@@ -1,0 +1,203 @@
+"""Batch sampling for DP-SGD, and `fit_private`, which trains with it.
+
+DP-SGD's usual privacy analysis (the moments/RDP accountant of Abadi et al. 2016,
+Mironov et al. 2019, and the PLD accountant) assumes Poisson subsampling: at every
+step each example joins the batch independently with probability q = B / N, so batch
+sizes vary (and may be 0). Fixed-size batches from a shuffled epoch are what Keras
+does; for them the Poisson epsilon is NOT a valid guarantee (Chua et al., "How
+Private are DP-SGD Implementations?", ICML 2024), which the accountant's statement
+says. `fit_private` runs either scheme for DP models and plain Keras models alike, so a
+baseline and a DP model see the same batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dpaudit.dp import _validation
+from dpaudit.dp.models import _Runtime, is_private_model
+from dpaudit.dp.optimizers import is_dp_optimizer, plain_model_error
+from dpaudit.errors import InputError
+
+__all__ = ["SAMPLINGS", "poisson_batches", "shuffle_batches", "fit_private",
+           "steps_per_epoch"]
+
+logger = logging.getLogger(__name__)
+
+SAMPLINGS = ("poisson", "shuffle")
+
+
+def steps_per_epoch(dataset_size: int, batch_size: int) -> int:
+    """ceil(N / B), the accountant's convention (dpaudit.accounting.steps_per_epoch)."""
+    try:
+        from dpaudit.accounting import steps_per_epoch as accounting_steps
+    except ImportError:  # accounting not available in this checkout
+        return -(-dataset_size // batch_size)
+    return accounting_steps(dataset_size, batch_size)
+
+
+def poisson_batches(dataset_size: int, batch_size: int, steps: int,
+                    rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Index arrays of `steps` Poisson batches: each example in with prob B / N."""
+    q = batch_size / dataset_size
+    for _ in range(steps):
+        yield np.flatnonzero(rng.random(dataset_size) < q)
+
+
+def shuffle_batches(dataset_size: int, batch_size: int,
+                    rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """One epoch of a fresh permutation cut into ceil(N / B) batches (last one partial)."""
+    order = rng.permutation(dataset_size)
+    for start in range(0, dataset_size, batch_size):
+        yield order[start:start + batch_size]
+
+
+class _StepCounter(keras.callbacks.Callback):
+    """Counts the optimizer steps actually taken (early stopping included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+        self.cumulative: list[int] = []
+        self._last = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = -1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last = batch
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.total += self._last + 1
+        self.cumulative.append(self.total)
+        if logs is not None:
+            logs["steps"] = self.total
+
+
+def _seeds(seed: int | None) -> tuple[np.random.Generator, int | None]:
+    if seed is None:
+        return np.random.default_rng(), None
+    sampling_seq, noise_seq = np.random.SeedSequence(seed).spawn(2)
+    hi, lo = noise_seq.generate_state(2, np.uint32)
+    return np.random.default_rng(sampling_seq), (int(hi) << 30) ^ int(lo)
+
+
+def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: int,
+                sampling: str = "poisson", seed: int | None,
+                callbacks: list | None = None, verbose: int = 0) -> keras.callbacks.History:
+    """Trains a compiled model with Poisson-sampled (or shuffled) batches.
+
+    Works for a DP model (`DPModel`/`DPSequential`/`make_private`, compiled with a DP
+    optimizer) and for a plain compiled ``keras.Model`` (the non-private baseline), so
+    both arms see the same sampling for the same seed.
+
+    Poisson ("poisson", the default and what the accountant assumes): ceil(N / B) steps
+    per epoch; at each step every example joins independently with probability
+    q = B / N; the DP step divides the noised sum by the EXPECTED batch size B.
+    With a DP optimizer, ``num_microbatches`` must be None or equal ``batch_size``
+    (then it means per-example clipping): fixed microbatch counts do not fit random
+    batch sizes. Shuffle ("shuffle"): a fresh permutation per epoch cut into ceil(N / B)
+    batches, the last one partial; the DP step divides by the actual batch size.
+
+    Args:
+      model: compiled Keras model.
+      x, y: training examples and labels (numpy arrays, same length N).
+      batch_size: B (expected batch size for Poisson), 1 <= B <= N.
+      epochs: number of epochs.
+      sampling: "poisson" or "shuffle".
+      seed: seeds the batch sampling and, for a DP model, its noise (overriding the
+        optimizer's noise_seed). None: unpredictable.
+      callbacks: Keras callbacks (e.g. `dpaudit.dp.callbacks.EpsilonCallback`).
+      verbose: Keras verbosity.
+
+    Returns:
+      The Keras History; ``history.history["steps"]`` lists, per epoch, the cumulative
+      number of optimizer steps taken, for the accountant.
+
+    Example:
+        >>> history = fit_private(model, x_train, y_train, batch_size=256, epochs=5,
+        ...                       seed=0)
+        >>> history.history["steps"]
+        [8, 16, 24, 32, 40]
+    """
+    if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+        raise InputError("fit_private needs a compiled keras.Model (call model.compile first)")
+    if sampling not in SAMPLINGS:
+        raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 0 or len(x) != len(y):
+        raise InputError(f"x and y must be arrays of the same length, got shapes {x.shape} "
+                         f"and {y.shape}")
+    n = len(x)
+    batch_size = _validation.check_positive_int(batch_size, "batch_size")
+    epochs = _validation.check_positive_int(epochs, "epochs")
+    seed = _validation.check_seed(seed)
+    if n == 0:
+        raise InputError("fit_private needs at least one training example, got 0")
+    if batch_size > n:
+        raise InputError(f"batch_size must be at most the dataset size {n}, got {batch_size}")
+
+    opt = model.optimizer
+    private = is_private_model(model)
+    if is_dp_optimizer(opt) and not private:
+        raise plain_model_error(opt)
+    runtime = None
+    if private and is_dp_optimizer(opt):
+        runtime = _runtime(opt.num_microbatches, n, batch_size, sampling)
+
+    rng, noise_seed = _seeds(seed)
+    if private and is_dp_optimizer(opt) and noise_seed is not None:
+        opt.noise_seed = noise_seed
+    steps = steps_per_epoch(n, batch_size)
+
+    def batches():
+        for _ in range(epochs):
+            if sampling == "poisson":
+                yield from poisson_batches(n, batch_size, steps, rng)
+            else:
+                yield from shuffle_batches(n, batch_size, rng)
+
+    def examples():
+        for idx in batches():
+            yield x[idx], y[idx]
+
+    dataset = tf.data.Dataset.from_generator(examples, output_signature=(
+        tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)),
+        tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)))).prefetch(2)
+
+    counter = _StepCounter()
+    object.__setattr__(model, "_dp_runtime", runtime)
+    model.train_function = None  # the step reads the runtime when it is traced
+    try:
+        history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps, shuffle=False,
+                            callbacks=[counter, *(callbacks or [])], verbose=verbose)
+    finally:
+        object.__setattr__(model, "_dp_runtime", None)
+        model.train_function = None
+    history.history["steps"] = list(counter.cumulative)
+    logger.info("fit_private: %d steps of %s sampling (N=%d, B=%d)", counter.total, sampling,
+                n, batch_size)
+    return history
+
+
+def _runtime(num_microbatches: int | None, n: int, batch_size: int, sampling: str) -> _Runtime:
+    if sampling == "poisson":
+        if num_microbatches is not None and num_microbatches != batch_size:
+            raise InputError(
+                f"num_microbatches={num_microbatches} cannot split Poisson batches, whose size "
+                f"varies; use num_microbatches=None (per-example clipping) or "
+                f"sampling='shuffle'")
+        return _Runtime(denominator=float(batch_size), per_example=True)
+    if num_microbatches is not None:
+        _validation.check_microbatches_divide(batch_size, num_microbatches, "batch_size")
+        last = n % batch_size
+        if last:
+            _validation.check_microbatches_divide(
+                last, num_microbatches,
+                f"last batch (dataset size {n} = {n // batch_size} x {batch_size} + {last})")
+    return _Runtime()
