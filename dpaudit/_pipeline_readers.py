@@ -56,13 +56,13 @@ def check_labels(y: Any, source: str) -> np.ndarray:
                          f"got shape {arr.shape}{hint}")
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{source}: labels must be class indices 0..C-1, got non-numeric "
-                         f"values (e.g. {arr[0]!r})")
+                         f"values (e.g. {_item(arr.ravel()[0])!r})")
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{source}: labels must be class indices 0..C-1, got {arr[i]!r} "
-                             f"at row {i}")
+            raise InputError(f"{source}: labels must be class indices 0..C-1, "
+                             f"got {arr[i].item()!r} at row {i}")
     labels = arr.astype(np.int64)
     if labels.size and labels.min() < 0:
         i = int(np.argmin(labels))
@@ -72,6 +72,10 @@ def check_labels(y: Any, source: str) -> np.ndarray:
         raise InputError(f"{source}: labels must contain at least 2 classes, "
                          f"got {np.unique(labels).tolist()}")
     return labels
+
+
+def _item(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def read_csv(path: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:

@@ -231,6 +231,9 @@ class AuditConfig:
             raise _Invalid("seed", "must be < 2**31", self.seed)
         if "shadow" in self.attacks.names and self.data.n_shadow_pool == 0:
             raise _Invalid("data.n_shadow_pool", "must be > 0 when the shadow attack runs", 0)
+        if self.model.trainer is not None and self.dp.target_epsilon is not None:
+            raise _Invalid("dp.target_epsilon", "cannot be used with model.trainer (the trainer "
+                           "picks its own noise): give dp.noise_multiplier, the noise it uses")
         mb = self.dp.num_microbatches
         if mb is not None and self.dp.sampling == "shuffle" and self.training.batch_size % mb:
             raise _Invalid("dp.num_microbatches",

@@ -1,0 +1,97 @@
+"""What an audit writes: scores.csv, report.html, results.json (last), and checks on them.
+
+Every file is written atomically. results.json goes last, so its presence means the
+run finished; an interrupted run leaves the previous run's files intact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable
+
+from dpaudit._io import atomic_write_text
+from dpaudit.results import AuditResult, save_results
+
+__all__ = ["environment", "write_scores", "write_outputs", "warn_contradictions",
+           "contradictions"]
+
+logger = logging.getLogger(__name__)
+
+_PACKAGES = ("dpaudit", "tensorflow", "tensorflow-cpu", "keras", "numpy", "dp-accounting",
+             "scikit-learn")
+
+
+def environment(seed: int) -> dict[str, object]:
+    """Versions, device and seed; deliberately no date, so equal runs give equal files."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        import tensorflow as tf
+
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    except Exception:  # noqa: BLE001 - environment info must never fail the audit
+        gpus = []
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "packages": versions, "device": ", ".join(gpus) if gpus else "CPU",
+            "seed": int(seed)}
+
+
+def write_scores(path: Path, rows: Iterable[tuple[str, str, int, int, float]]) -> None:
+    """scores.csv: arm, attack, example_id, is_member, score (repr floats: round-trip exact)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["arm", "attack", "example_id", "is_member", "score"])
+    for arm, attack, example_id, is_member, score in rows:
+        writer.writerow([arm, attack, example_id, is_member,
+                         repr(float(score)) if math.isfinite(score) else ""])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def contradictions(result: AuditResult) -> list[str]:
+    """Arms whose empirical epsilon lower bound exceeds the accountant's epsilon."""
+    found = []
+    for arm in result.arms:
+        theory = arm.epsilon
+        if theory is None:
+            continue
+        for attack in arm.attacks:
+            bound = attack.epsilon_lower_bound
+            if not math.isnan(bound) and bound > theory:
+                found.append(f"arm {arm.name!r}: attack {attack.name!r} proves epsilon >= "
+                             f"{bound:.3g} (confidence {attack.confidence:g}) but the "
+                             f"accountant claims epsilon = {theory:.3g}: the DP training or "
+                             "its accounting is broken")
+    return found
+
+
+def warn_contradictions(result: AuditResult) -> None:
+    for line in contradictions(result):
+        logger.warning("%s", line)
+
+
+def write_outputs(result: AuditResult, score_rows: list, out: Path, *, report: bool) -> None:
+    """scores.csv, then report.html (when the reports package has landed), then results.json."""
+    write_scores(out / "scores.csv", score_rows)
+    if report:
+        write_report(result, out / "report.html")
+    save_results(result, out / "results.json")
+
+
+def write_report(result: AuditResult, path: Path) -> Path | None:
+    """The HTML report via reports.write_report; skipped with a log line if unavailable."""
+    try:
+        from reports import write_report as _write
+    except ImportError:
+        logger.warning("report.html skipped: the reports package has no write_report yet")
+        return None
+    return _write(result, path)

@@ -1,0 +1,311 @@
+"""The audit pipeline behind `dpaudit train-and-attack`: baseline and DP arms, attacked.
+
+Data flow (DESIGN.md): config -> dataset -> split (members | non-members | shadow pool
+| test) -> for each arm (``baseline``, ``dp``): train the target on the members ->
+per-example outputs on members and non-members -> attacks (loss threshold, Yeom et
+al., CSF 2018; confidence and modified entropy, Song & Mittal, USENIX Security 2021;
+shadow models, Shokri et al., S&P 2017, trained with the arm's own recipe on the shadow
+pool) -> metrics -> the accountant's epsilon for the dp arm, priced on the steps that
+actually ran -> AuditResult -> scores.csv, report.html, results.json (written last,
+so a results.json always belongs to a finished run).
+
+The two arms are paired: same members, same initial weights (built once, copied),
+same sampling (`dpaudit.dp.fit_private` for both), same seeds; only clipping and
+noise differ. Every file is written atomically, and trained models are kept under
+``<out>/models`` so an interrupted run resumes where it stopped.
+
+Example:
+    >>> from dpaudit.config import load_config
+    >>> cfg = load_config(None, {"training.epochs": 2, "attacks.n_shadow": 1})
+    >>> result = run_audit(cfg, out_dir="/tmp/dpaudit-doc")  # doctest: +SKIP
+    >>> result.arm("dp").epsilon  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from dpaudit import _pipeline_output as output
+from dpaudit._pipeline_train import (ModelCache, Recipe, derive_seed, load_trainer,
+                                     per_example_loss, predict_proba)
+from dpaudit._progress import NullProgress, Progress
+from dpaudit.config import AuditConfig
+from dpaudit.data import AuditData, load_dataset, prepare, split_dataset
+from dpaudit.errors import InputError
+from dpaudit.results import ArmResult, AttackSummary, AuditResult, PrivacyInfo, Utility
+
+__all__ = ["run_audit", "load_audit_data", "resolve_noise", "attack_outputs",
+           "Progress", "NullProgress"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_audit_data(config: AuditConfig) -> AuditData:
+    """Loads, splits and scales the dataset the config names."""
+    d = config.data
+    dataset = load_dataset(d.dataset, label_column=d.label_column)
+    n_pool = d.n_shadow_pool
+    if n_pool is None and "shadow" not in config.attacks.names:
+        n_pool = 0
+    split = split_dataset(dataset, n_members=d.n_members, seed=derive_seed(config.seed, "split"),
+                          n_shadow_pool=n_pool, n_test=d.n_test)
+    return prepare(dataset, split, scaling=d.scaling)
+
+
+def resolve_noise(config: AuditConfig, dataset_size: int) -> tuple[float, str]:
+    """The dp arm's noise multiplier and a note on where it came from.
+
+    With `dp.target_epsilon`, the noise is calibrated (RDP, never overshooting) for the
+    number of steps `fit_private` will run: epochs * ceil(N / B).
+    """
+    d, t = config.dp, config.training
+    if d.target_epsilon is None:
+        return float(d.noise_multiplier), ""  # type: ignore[arg-type]
+    from dpaudit import accounting
+
+    steps = t.epochs * accounting.steps_per_epoch(dataset_size, t.batch_size)
+    noise = accounting.calibrate_noise(
+        target_epsilon=d.target_epsilon, dataset_size=dataset_size, batch_size=t.batch_size,
+        delta=d.delta, steps=steps, sampling=d.sampling, num_microbatches=d.num_microbatches,
+        accountant="rdp")
+    return noise, (f"noise_multiplier {noise:.4g} calibrated to target epsilon "
+                   f"{d.target_epsilon:g} (RDP) for {steps} steps")
+
+
+def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
+              progress: Progress | None = None, policy: Any = None) -> AuditResult:
+    """Runs the whole audit and writes its files to `out_dir` (default: output.dir).
+
+    Args:
+      config: a validated AuditConfig.
+      out_dir: output directory; overrides `config.output.dir`.
+      progress: receives a bar per model trained (default: silent).
+      policy: a `dpaudit.gate.Policy` (or a path to one); when given, the gate's
+        verdict is stored in the results. The caller turns it into an exit code.
+
+    Returns:
+      The AuditResult, also written to `<out_dir>/results.json`.
+
+    Raises:
+      InputError: bad data, model, trainer or policy; nothing half-written is left.
+    """
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    out = Path(out_dir if out_dir is not None else config.output.dir)
+    config = dataclasses.replace(config, output=dataclasses.replace(config.output, dir=str(out)))
+    policy = _load_policy(policy)
+    timings: dict[str, float] = {}
+
+    tick = time.perf_counter()
+    data = load_audit_data(config)
+    trainer = load_trainer(config.model.trainer) if config.model.trainer else None
+    if trainer is None:
+        _check_model_fits(config, data)
+    noise, noise_note = resolve_noise(config, len(data.members))
+    timings["load_data"] = time.perf_counter() - tick
+    out.mkdir(parents=True, exist_ok=True)
+
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    cache = ModelCache(out / "models" if config.output.save_models else None)
+    initial_weights: dict[int, list[np.ndarray]] = {}
+    arms, score_rows = [], []
+    for private in (False, True):
+        tick = time.perf_counter()
+        recipe = Recipe(config=config, private=private, noise_multiplier=noise if private else 0.0,
+                        input_shape=data.input_shape, num_classes=data.num_classes, cache=cache,
+                        progress=progress, trainer=trainer, initial_weights=initial_weights)
+        arm, rows = _run_arm(recipe, data, noise_note)
+        arms.append(arm)
+        score_rows.extend(rows)
+        timings[recipe.arm] = time.perf_counter() - tick
+
+    result = AuditResult(config=config.to_dict(), environment=output.environment(config.seed),
+                         data=data.summary(), arms=tuple(arms), timings=timings)
+    output.warn_contradictions(result)
+    if policy is not None:
+        from dpaudit.gate import evaluate_gate
+
+        result = result.with_verdict(evaluate_gate(result, policy).to_dict())
+    timings["total"] = time.perf_counter() - started
+    output.write_outputs(result, score_rows, out, report=config.output.report)
+    return result
+
+
+def _load_policy(policy: Any) -> Any:
+    if policy is None or not isinstance(policy, (str, Path)):
+        return policy
+    from dpaudit.gate import load_policy
+
+    return load_policy(policy)
+
+
+def _check_model_fits(config: AuditConfig, data: AuditData) -> None:
+    """Fails early, as bad input, when the chosen model cannot take this data."""
+    from dpaudit.models import build_model
+
+    options = {"hidden": config.model.hidden} if config.model.name == "mlp" else {}
+    try:
+        build_model(config.model.name, input_shape=data.input_shape,
+                    num_classes=data.num_classes, seed=0, **options)
+    except InputError as e:
+        raise InputError(f"{e} (dataset {data.name!r})") from None
+    except ValueError as e:  # Keras refusing the shape, e.g. images too small after pooling
+        raise InputError(f"model {config.model.name!r} cannot take input shape "
+                         f"{data.input_shape} of dataset {data.name!r} ({e})") from None
+
+
+def _run_arm(recipe: Recipe, data: AuditData, noise_note: str
+             ) -> tuple[ArmResult, list[tuple[str, str, int, int, float]]]:
+    config = recipe.config
+    arm = recipe.arm
+    members, nonmembers = data.members, data.nonmembers
+    target = recipe.train(f"{arm}-target", f"{arm} target", members.x, members.y,
+                          seed=derive_seed(config.seed, "target"))
+    model = target.model
+    probs_members = predict_proba(model, members.x)
+    probs_nonmembers = predict_proba(model, nonmembers.x)
+    probs_test = predict_proba(model, data.test.x)
+    if probs_members.shape[1] < data.num_classes:
+        raise InputError(f"model outputs {probs_members.shape[1]} classes, dataset "
+                         f"{data.name!r} has {data.num_classes}")
+    utility = _utility(probs_members, members.y, probs_test, data.test.y)
+
+    n_shadow = config.attacks.n_shadow
+    counter = itertools.count(1)
+
+    def train_and_score(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray,
+                        seed: int) -> np.ndarray:
+        i = next(counter)
+        trained = recipe.train(f"{arm}-shadow-{i}", f"{arm} shadow {i}/{n_shadow}",
+                               x_train, y_train, seed=int(seed))
+        return predict_proba(trained.model, x_eval)
+
+    outputs = attack_outputs(
+        probs_members, probs_nonmembers, members, nonmembers,
+        names=config.attacks.names, delta=config.dp.delta,
+        confidence=config.attacks.confidence, seed=derive_seed(config.seed, "attacks"),
+        shadow=(data.shadow.x, data.shadow.y, train_and_score, n_shadow,
+                config.attacks.shadow_per_class),
+        top_k=config.attacks.top_exposed)
+    summaries, rows = outputs
+    privacy = _privacy(recipe, target.history, len(members), noise_note)
+    history = {k: v for k, v in target.history.items()}
+    result = ArmResult(name=arm, utility=utility, privacy=privacy, attacks=tuple(summaries),
+                       history=history)
+    return result, [(arm, *row) for row in rows]
+
+
+def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, members: Any,
+                   nonmembers: Any, *, names: tuple[str, ...], delta: float, confidence: float,
+                   seed: int, shadow: tuple | None, top_k: int = 10
+                   ) -> tuple[list[AttackSummary], list[tuple[str, int, int, float]]]:
+    """Runs the named attacks on one model's outputs.
+
+    Args:
+      probs_members, probs_nonmembers: the model's class probabilities.
+      members, nonmembers: objects with `.y` (labels) and `.ids` (example ids).
+      names: attack names (see dpaudit.config.ATTACK_NAMES).
+      delta, confidence, seed: passed to `attacks.evaluate`.
+      shadow: (shadow_x, shadow_y, train_and_score, n_shadow, per_class) for the shadow
+        attack, or None to skip it.
+      top_k: most exposed members listed per attack.
+
+    Returns:
+      The AttackSummary list and scores.csv rows (attack, example id, is_member, score).
+    """
+    import attacks
+
+    from dpaudit.summaries import summarize_attack
+
+    probs = np.concatenate([probs_members, probs_nonmembers])
+    labels = np.concatenate([members.y, nonmembers.y]).astype(np.int64)
+    ids = np.concatenate([members.ids, nonmembers.ids]).astype(np.int64)
+    is_member = np.r_[np.ones(len(members.y), bool), np.zeros(len(nonmembers.y), bool)]
+    kw = {"delta": delta, "confidence": confidence, "seed": seed}
+    summaries, rows = [], []
+    for name in names:
+        if name == "loss_threshold":
+            result = attacks.loss_threshold_attack(per_example_loss(probs, labels), is_member,
+                                                   **kw)
+        elif name == "confidence":
+            result = attacks.confidence_attack(probs, labels, is_member, **kw)
+        elif name == "modified_entropy":
+            result = attacks.modified_entropy_attack(probs, labels, is_member, **kw)
+        elif name == "shadow":
+            if shadow is None:
+                logger.info("shadow attack skipped: no shadow models configured")
+                continue
+            shadow_x, shadow_y, train_and_score, n_shadow, per_class = shadow
+            result = attacks.shadow_attack(probs, labels, is_member, shadow_x=shadow_x,
+                                           shadow_y=shadow_y, train_and_score=train_and_score,
+                                           n_shadow=n_shadow, per_class=per_class, **kw)
+        else:
+            raise InputError(f"unknown attack {name!r}")
+        summaries.append(summarize_attack(result, ids=ids, labels=labels, top_k=top_k))
+        rows.extend((result.name, int(i), int(m), float(s))
+                    for i, m, s in zip(ids, is_member, np.asarray(result.scores)))
+    return summaries, rows
+
+
+def _utility(probs_train: np.ndarray, y_train: np.ndarray, probs_test: np.ndarray,
+             y_test: np.ndarray) -> Utility:
+    def acc(p: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(np.argmax(p, axis=1) == y)) if len(y) else math.nan
+
+    def loss(p: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(per_example_loss(p, y))) if len(y) else math.nan
+
+    return Utility(train_accuracy=acc(probs_train, y_train), test_accuracy=acc(probs_test, y_test),
+                   train_loss=loss(probs_train, y_train), test_loss=loss(probs_test, y_test))
+
+
+def _privacy(recipe: Recipe, history: Mapping[str, Any], dataset_size: int,
+             noise_note: str) -> PrivacyInfo:
+    """What the arm's training claims and what the accountant makes of it."""
+    from dpaudit import accounting
+
+    config = recipe.config
+    t, d = config.training, config.dp
+    steps_run = [int(s) for s in history.get("steps", ())]
+    notes = []
+    if steps_run:
+        steps = steps_run[-1]
+    else:
+        # A user trainer that does not report its steps: price what the config claims.
+        steps = t.epochs * accounting.steps_per_epoch(dataset_size, t.batch_size)
+        notes.append(f"steps not reported by the trainer; priced {steps} steps "
+                     f"(epochs x ceil(N / batch_size)) as configured")
+    if not recipe.private:
+        return PrivacyInfo(noise_multiplier=0.0, l2_norm_clip=None, num_microbatches=None,
+                           batch_size=t.batch_size, sampling=d.sampling, steps=steps,
+                           epochs=float(t.epochs), dataset_size=dataset_size, delta=None,
+                           epsilon_rdp=None, epsilon_pld=None,
+                           accounting_note="no DP: no privacy guarantee")
+    common = {"dataset_size": dataset_size, "batch_size": t.batch_size,
+              "noise_multiplier": recipe.noise_multiplier, "delta": d.delta,
+              "sampling": d.sampling, "num_microbatches": d.num_microbatches}
+    statement = accounting.dp_sgd_privacy(steps=steps, **common)
+    per_epoch = [accounting.compute_epsilon(steps=s, accountant="rdp", **common)
+                 for s in steps_run] if recipe.noise_multiplier > 0 else []
+    if recipe.trainer is not None:
+        notes.append(f"DP settings as claimed in the config for trainer "
+                     f"{config.model.trainer!r}; dpaudit cannot check the trainer uses them")
+    if noise_note:
+        notes.append(noise_note)
+    note = " ".join([statement.note, *notes]).strip()
+    return PrivacyInfo(noise_multiplier=recipe.noise_multiplier, l2_norm_clip=d.l2_norm_clip,
+                       num_microbatches=d.num_microbatches, batch_size=t.batch_size,
+                       sampling=d.sampling, steps=steps, epochs=float(t.epochs),
+                       dataset_size=dataset_size, delta=d.delta,
+                       epsilon_rdp=statement.epsilon_rdp, epsilon_pld=statement.epsilon_pld,
+                       accounting_note=note, epsilon_per_epoch=tuple(per_epoch))
