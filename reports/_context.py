@@ -85,10 +85,10 @@ def run_summary(result: AuditResult) -> list[tuple[str, str]]:
                           (cfg, "data", "dataset"), (cfg, "data", "name"))),
         ("Model", _pick((cfg, "model"), (cfg, "model", "name"), (data, "model"))),
         ("Members (training set)", _pick((data, "n_members"), (data, "members"),
-                                         default=first.n_members if first else None)),
+                                         default=_count(first.n_members if first else 0))),
         ("Non-members", _pick((data, "n_nonmembers"), (data, "n_non_members"),
                               (data, "nonmembers"),
-                              default=first.n_nonmembers if first else None)),
+                              default=_count(first.n_nonmembers if first else 0))),
         ("Shadow pool", _pick((data, "n_shadow"), (data, "n_shadow_pool"),
                               (data, "shadow_pool"), (data, "shadow"))),
         ("Test set", _pick((data, "n_test"), (data, "test"))),
@@ -125,6 +125,7 @@ def verdict_view(verdict: Any) -> dict[str, Any] | None:
         "passed": passed if isinstance(passed, bool) else None,
         "rules": rules,
         "failed": failed,
+        "held": sum(r["passed"] is True for r in rules),
         "failed_rules": [r for r in rules if r["passed"] is False],
         "contradiction_check": check if isinstance(check, bool) else None,
     }
@@ -155,7 +156,8 @@ def arm_rows(result: AuditResult) -> list[dict[str, str]]:
             "tpr_1": fmt.pct(tpr[1]) if tpr else fmt.NA,
             "tpr_attack": tpr[0].name if tpr else "",
             "bound": _eps(bound[1]) if bound else fmt.NA,
-            "bound_confidence": format_confidence(bound[0].confidence) if bound else "",
+            "bound_confidence": (format_confidence(bound[0].confidence)
+                                 if bound and fmt.finite(bound[0].confidence) else ""),
             "bound_attack": bound[0].name if bound else "",
         })
     return rows
@@ -173,9 +175,10 @@ def attack_rows(result: AuditResult) -> list[dict[str, str]]:
                 "tpr_1": fmt.pct(fmt.tpr_at(a.tpr_at_fpr, 0.01)),
                 "tpr_10": fmt.pct(fmt.tpr_at(a.tpr_at_fpr, 0.1)),
                 "bound": _eps(a.epsilon_lower_bound),
-                "confidence": fmt.pct(a.confidence, 0) if fmt.finite(a.confidence) else fmt.NA,
+                "confidence": format_confidence(a.confidence) if fmt.finite(a.confidence) else "",
                 "method": a.epsilon_lower_bound_method or fmt.NA,
-                "members": str(a.n_members), "nonmembers": str(a.n_nonmembers),
+                "members": _count(a.n_members) or fmt.NA,
+                "nonmembers": _count(a.n_nonmembers) or fmt.NA,
                 "details": "; ".join(f"{k} = {v}" for k, v in fmt.flatten(a.details)),
             })
     return rows
@@ -192,7 +195,8 @@ def evidence_view(result: AuditResult) -> list[dict[str, Any]]:
             "delta": fmt.delta(arm.privacy.delta) if arm.privacy else fmt.NA,
             "rows": [{"row": r, "bound": _eps(r.lower_bound),
                       "bound_delta": fmt.delta(r.bound_delta),
-                      "confidence": format_confidence(r.confidence),
+                      "confidence": (format_confidence(r.confidence)
+                                     if fmt.finite(r.confidence) else fmt.NA),
                       "fraction": fmt.pct(r.fraction, 0),
                       "css": _STATUS_CSS[r.status]} for r in compare_arm(arm)],
         })
@@ -247,6 +251,11 @@ def exposed_view(result: AuditResult) -> list[dict[str, Any]]:
             view.append({"arm": arm.name, "attack": a.name,
                          "columns": ["rank", "id", "score", *extra], "rows": rows})
     return view
+
+
+def _count(n: int) -> str | None:
+    """A set size; None for 0, which older writers stored for "not recorded"."""
+    return str(n) if n else None
 
 
 def _score(x: Any) -> str:

@@ -12,6 +12,7 @@ as typed rather than in bold.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -207,10 +208,20 @@ def theory_vs_evidence_figure(rows: Sequence[EvidenceRow]) -> go.Figure | None:
     return fig
 
 
+@functools.lru_cache(maxsize=1)
+def _style() -> go.layout.Template:
+    """A small white theme: plotly's named templates cost ~20 ms per figure to apply."""
+    axis = {"automargin": True, "gridcolor": "#EBF0F8", "linecolor": "#D5DCE6", "ticks": "",
+            "zerolinecolor": "#EBF0F8", "zerolinewidth": 2, "title": {"standoff": 12}}
+    return go.layout.Template(layout={
+        "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff", "colorway": list(_PALETTE),
+        "hoverlabel": {"align": "left"}, "xaxis": axis, "yaxis": axis})
+
+
 def _figure(title: str, xtitle: str, ytitle: str) -> go.Figure:
-    fig = go.Figure()
+    fig = go.Figure(layout={"template": _style()})
     fig.update_layout(
-        template="plotly_white", height=340,
+        height=340,
         title={"text": _text(title), "x": 0.01, "xanchor": "left", "y": 0.98,
                "yref": "container", "yanchor": "top", "font": {"size": 15}},
         font={"family": _FONT, "size": 12, "color": "#1f2937"},

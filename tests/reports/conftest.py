@@ -96,7 +96,7 @@ def result() -> AuditResult:
     return make_result()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def result_factory():
     """`make_result` itself, for tests that need variations."""
     return make_result
