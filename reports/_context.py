@@ -16,7 +16,7 @@ from dpaudit.results import ArmResult, AttackSummary, AuditResult
 from reports import _format as fmt
 from reports.evidence import EvidenceRow, Status, compare_arm, format_confidence
 
-__all__ = ["headline", "run_summary", "verdict_view", "arm_rows", "attack_rows",
+__all__ = ["headline", "run_summary", "format_date", "verdict_view", "arm_rows", "attack_rows",
            "evidence_view", "accounting_view", "exposed_view", "Headline"]
 
 # How many of the most exposed examples to list per (arm, attack).
@@ -76,14 +76,18 @@ def _best_auc(arm: ArmResult) -> str:
     return "n/a" if best is None else f"{best.auc:.2f}"
 
 
-def run_summary(result: AuditResult) -> list[tuple[str, str]]:
-    """Dataset, model, set sizes, seed, date and versions as (label, text) pairs."""
+def run_summary(result: AuditResult, *,
+                generated_at: _dt.datetime | None = None) -> list[tuple[str, str]]:
+    """Dataset, model, set sizes, seed, date and versions as (label, text) pairs.
+
+    The date is the run's when the results record one, else the report's.
+    """
     cfg, env, data = _mapping(result.config), _mapping(result.environment), _mapping(result.data)
     first = _first_attack(result)
     rows = [
         ("Dataset", _pick((data, "dataset"), (data, "name"), (cfg, "dataset"),
                           (cfg, "data", "dataset"), (cfg, "data", "name"))),
-        ("Model", _pick((cfg, "model"), (cfg, "model", "name"), (data, "model"))),
+        ("Model", _model(cfg, data)),
         ("Members (training set)", _pick((data, "n_members"), (data, "members"),
                                          default=_count(first.n_members if first else 0))),
         ("Non-members", _pick((data, "n_nonmembers"), (data, "n_non_members"),
@@ -93,8 +97,9 @@ def run_summary(result: AuditResult) -> list[tuple[str, str]]:
                               (data, "shadow_pool"), (data, "shadow"))),
         ("Test set", _pick((data, "n_test"), (data, "test"))),
         ("Seed", _pick((cfg, "seed"), (env, "seed"), (data, "seed"))),
-        ("Date", _date(_pick((env, "date"), (env, "timestamp"), (env, "started_at"),
-                             (env, "created_at")))),
+        ("Date", format_date(_pick((env, "date"), (env, "timestamp"), (env, "started_at"),
+                                   (env, "created_at")))
+         or (f"{format_date(generated_at)} (report)" if generated_at else None)),
         ("Versions", _versions(env)),
     ]
     return [(label, fmt.NA if value is None else fmt.value(value)) for label, value in rows]
@@ -136,19 +141,20 @@ def arm_rows(result: AuditResult) -> list[dict[str, str]]:
     rows = []
     for arm in result.arms:
         u, p = arm.utility, arm.privacy
+        dp = _is_dp(arm)
         best = arm.best_attack()
         tpr = _strongest(arm.attacks, lambda a: fmt.tpr_at(a.tpr_at_fpr, 0.01))
         bound = _strongest(arm.attacks, lambda a: a.epsilon_lower_bound)
         rows.append({
             "arm": arm.name,
-            "dp": p is not None,
+            "dp": dp,
             "test_accuracy": fmt.pct(u.test_accuracy) if u else fmt.NA,
             "train_accuracy": fmt.pct(u.train_accuracy) if u else fmt.NA,
-            "epsilon_rdp": _eps(p.epsilon_rdp) if p else "none (not DP)",
-            "epsilon_pld": _eps(p.epsilon_pld) if p else "none (not DP)",
-            "delta": fmt.delta(p.delta) if p else fmt.NA,
-            "noise": fmt.value(p.noise_multiplier) if p else "0",
-            "clip": fmt.value(p.l2_norm_clip) if p else fmt.NA,
+            "epsilon_rdp": _eps(p.epsilon_rdp) if dp else fmt.NA,
+            "epsilon_pld": _eps(p.epsilon_pld) if dp else fmt.NA,
+            "delta": fmt.delta(p.delta) if dp else fmt.NA,
+            "noise": fmt.value(p.noise_multiplier) if dp else fmt.NA,
+            "clip": fmt.value(p.l2_norm_clip) if dp else fmt.NA,
             "sampling": p.sampling if p else fmt.NA,
             "auc": fmt.num(best.auc) if best else fmt.NA,
             "auc_ci": fmt.interval(best.auc_ci) if best else fmt.NA,
@@ -177,9 +183,9 @@ def attack_rows(result: AuditResult) -> list[dict[str, str]]:
                 "bound": _eps(a.epsilon_lower_bound),
                 "confidence": format_confidence(a.confidence) if fmt.finite(a.confidence) else "",
                 "method": a.epsilon_lower_bound_method or fmt.NA,
-                "members": _count(a.n_members) or fmt.NA,
-                "nonmembers": _count(a.n_nonmembers) or fmt.NA,
-                "details": "; ".join(f"{k} = {v}" for k, v in fmt.flatten(a.details)),
+                "sizes": (f"{a.n_members} members / {a.n_nonmembers} non-members"
+                          if a.n_members or a.n_nonmembers else ""),
+                "details": list(fmt.flatten(a.details)),
             })
     return rows
 
@@ -188,8 +194,12 @@ def evidence_view(result: AuditResult) -> list[dict[str, Any]]:
     """Per arm: the theoretical epsilon and the EvidenceRows of its attacks."""
     view = []
     for arm in result.arms:
+        rows = compare_arm(arm)
+        methods = list(dict.fromkeys(r.method for r in rows if r.method))
         view.append({
             "arm": arm.name,
+            # One method for every attack is said once, under the table.
+            "method": methods[0] if len(methods) == 1 else "",
             "epsilon": fmt.NA if arm.epsilon is None else f"{arm.epsilon:.3g}",
             "has_guarantee": arm.epsilon is not None,
             "delta": fmt.delta(arm.privacy.delta) if arm.privacy else fmt.NA,
@@ -198,7 +208,8 @@ def evidence_view(result: AuditResult) -> list[dict[str, Any]]:
                       "confidence": (format_confidence(r.confidence)
                                      if fmt.finite(r.confidence) else fmt.NA),
                       "fraction": fmt.pct(r.fraction, 0),
-                      "css": _STATUS_CSS[r.status]} for r in compare_arm(arm)],
+                      "method": r.method if len(methods) > 1 else "",
+                      "css": _STATUS_CSS[r.status]} for r in rows],
         })
     return view
 
@@ -218,22 +229,34 @@ def accounting_view(result: AuditResult) -> list[dict[str, Any]]:
                          "sampling_note": "Trained without DP-SGD: there is no accounting."})
             continue
         q = p.batch_size / p.dataset_size if p.dataset_size > 0 else math.nan
-        items = [("noise multiplier", fmt.value(p.noise_multiplier)),
-                 ("l2_norm_clip", fmt.value(p.l2_norm_clip)),
-                 ("num_microbatches", fmt.value(p.num_microbatches)),
-                 ("batch size", str(p.batch_size)),
-                 ("dataset size", str(p.dataset_size) if p.dataset_size else fmt.NA),
-                 ("sampling rate q", f"{q:.4g}" if math.isfinite(q) else fmt.NA),
-                 ("steps", str(p.steps)), ("epochs", fmt.value(p.epochs)),
-                 ("delta", fmt.delta(p.delta)),
-                 ("epsilon (RDP)", _eps(p.epsilon_rdp)),
-                 ("epsilon (PLD)", _eps(p.epsilon_pld))]
+        training = [("batch size", str(p.batch_size)),
+                    ("dataset size", str(p.dataset_size) if p.dataset_size else fmt.NA),
+                    ("sampling", p.sampling),
+                    ("sampling rate q", f"{q:.4g}" if math.isfinite(q) else fmt.NA),
+                    ("steps", str(p.steps)), ("epochs", fmt.value(p.epochs))]
+        if not _is_dp(arm):
+            view.append({"arm": arm.name, "settings": training, "note": p.accounting_note,
+                         "sampling_note": "Trained without DP noise: there is no privacy "
+                                          "guarantee to account for."})
+            continue
+        dp_settings = [("noise multiplier", fmt.value(p.noise_multiplier)),
+                       ("l2_norm_clip", fmt.value(p.l2_norm_clip)),
+                       ("num_microbatches", fmt.value(p.num_microbatches))]
+        accountant = [("delta", fmt.delta(p.delta)), ("epsilon (RDP)", _eps(p.epsilon_rdp)),
+                      ("epsilon (PLD)", _eps(p.epsilon_pld))]
         note = _SAMPLING_NOTES.get(p.sampling, (
             f"Unknown sampling scheme {p.sampling!r}: the accountants assume Poisson "
             "sampling, so the stated epsilon may not apply."))
-        view.append({"arm": arm.name, "settings": items, "note": p.accounting_note,
-                     "sampling_note": note})
+        view.append({"arm": arm.name, "settings": dp_settings + training + accountant,
+                     "note": p.accounting_note, "sampling_note": note})
     return view
+
+
+def _is_dp(arm: ArmResult) -> bool:
+    """Trained with DP-SGD: noise was added, or the accountant priced the run."""
+    p = arm.privacy
+    return p is not None and (arm.epsilon is not None
+                              or (fmt.finite(p.noise_multiplier) and p.noise_multiplier > 0))
 
 
 def exposed_view(result: AuditResult) -> list[dict[str, Any]]:
@@ -303,26 +326,40 @@ def _pick(*paths: tuple, default: Any = None) -> Any:
     return default
 
 
-def _date(value: Any) -> Any:
-    """An ISO-8601 timestamp as "2025-01-02 03:04 UTC"; anything else unchanged."""
-    if not isinstance(value, str) or len(value) <= 10:  # not a string, or a bare date
+def _model(cfg: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+    trainer = _pick((cfg, "model", "trainer"))
+    if trainer:
+        return f"{trainer} (own trainer)"
+    return _pick((cfg, "model"), (data, "model"))
+
+
+def format_date(value: Any) -> Any:
+    """A datetime or ISO-8601 timestamp as "2025-01-02 03:04 UTC"; others unchanged."""
+    if isinstance(value, _dt.datetime):
+        when = value
+    elif not isinstance(value, str) or len(value) <= 10:  # not a string, or a bare date
         return value
-    try:
-        when = _dt.datetime.fromisoformat(value)
-    except ValueError:
-        return value
+    else:
+        try:
+            when = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if when.tzinfo is not None:
         when = when.astimezone(_dt.timezone.utc)
         return when.strftime("%Y-%m-%d %H:%M UTC")
     return when.strftime("%Y-%m-%d %H:%M")
 
 
-_VERSION_KEYS = ("dpaudit", "tensorflow", "keras", "dp_accounting", "numpy", "python")
+_VERSION_KEYS = ("dpaudit", "tensorflow", "keras", "dp_accounting", "numpy")
 
 
 def _versions(env: Mapping[str, Any]) -> str | None:
-    versions = env.get("versions")
+    """"python 3.11.7, dpaudit 0.1.0, ..." from env["packages"] or env["versions"] (a
+    mapping), else from well-known top-level keys."""
+    versions = env.get("packages", env.get("versions"))
     if not isinstance(versions, Mapping):
         versions = {k: env[k] for k in _VERSION_KEYS if k in env}
+    if "python" in env and not isinstance(env["python"], Mapping):
+        versions = {"python": env["python"], **versions}
     text = ", ".join(f"{k} {fmt.value(v)}" for k, v in versions.items())
     return text or None

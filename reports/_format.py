@@ -9,6 +9,9 @@ __all__ = ["NA", "num", "pct", "delta", "interval", "value", "flatten", "tpr_at"
            "finite"]
 
 NA = "n/a"
+# Lists longer than this show their first _LIST_HEAD items and their length.
+_MAX_LIST = 12
+_LIST_HEAD = 8
 
 
 def finite(x: Any) -> bool:
@@ -61,6 +64,9 @@ def value(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:.6g}" if math.isfinite(x) else NA
     if isinstance(x, (list, tuple)):
+        if len(x) > _MAX_LIST:  # e.g. the ids of every member: keep the page readable
+            head = ", ".join(value(v) for v in x[:_LIST_HEAD])
+            return f"{head}, … ({len(x)} values)"
         return ", ".join(value(v) for v in x) if x else "[]"
     return str(x)
 

@@ -112,7 +112,7 @@ def score_histogram_figure(arm_name: str, attack: AttackSummary) -> go.Figure | 
 
 
 def epsilon_per_epoch_figure(arms: Sequence[ArmResult]) -> go.Figure | None:
-    """Theoretical epsilon after each epoch for every DP arm.
+    """Theoretical (RDP) epsilon after each epoch for every DP arm.
 
     A dotted line marks the arm's strongest empirical lower bound on the final model, so
     the reader sees how much of the spent budget the attacks can demonstrate.
@@ -127,11 +127,11 @@ def epsilon_per_epoch_figure(arms: Sequence[ArmResult]) -> go.Figure | None:
         color = arm_color(arm.name, i)
         fig.add_trace(go.Scatter(
             x=list(range(1, len(eps) + 1)), y=eps, mode="lines+markers",
-            name=f"{_text(arm.name)}: epsilon", line={"color": color, "width": 2},
+            name=f"{_text(arm.name)}: epsilon (RDP)", line={"color": color, "width": 2},
             hovertemplate="epoch %{x}: epsilon %{y:.3g}"))
         bounds = [a.epsilon_lower_bound for a in arm.attacks
                   if math.isfinite(a.epsilon_lower_bound)]
-        if bounds:
+        if bounds and max(bounds) > 0:
             fig.add_trace(go.Scatter(
                 x=[1, len(eps)], y=[max(bounds)] * 2, mode="lines",
                 name=f"{_text(arm.name)}: strongest empirical lower bound",
@@ -201,6 +201,11 @@ def theory_vs_evidence_figure(rows: Sequence[EvidenceRow]) -> go.Figure | None:
             hovertemplate="theoretical epsilon %{x:.3g}"))
     if not fig.data:
         return None
+    bounds = [r.lower_bound for r in rows if math.isfinite(r.lower_bound)]
+    if bounds and max(bounds) <= 0:
+        fig.add_annotation(text="no attack certifies any leakage: every lower bound is 0",
+                           xref="paper", yref="paper", x=0.02, y=0.5, showarrow=False,
+                           xanchor="left", font={"color": "#6b7280"})
     fig.update_xaxes(rangemode="tozero")
     fig.update_yaxes(type="category", categoryorder="array",
                      categoryarray=[_text(a) for a in reversed(arms)])

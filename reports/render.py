@@ -7,6 +7,7 @@ autoescape; figure JSON is escaped for <script> context (see `reports._embed`).
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import logging
 import os
@@ -29,11 +30,13 @@ __all__ = ["render_html", "write_report"]
 logger = logging.getLogger(__name__)
 
 
-def render_html(result: AuditResult) -> str:
+def render_html(result: AuditResult, *, generated_at: _dt.datetime | None = None) -> str:
     """Renders the audit report for `result` as a complete HTML document.
 
     Args:
       result: an audit result, e.g. from `dpaudit.results.load_results`.
+      generated_at: the report's date (default: now). results.json carries no date, so
+        that equal runs give equal files; pass a fixed time for a reproducible page.
 
     Returns:
       The HTML text (several MB: it embeds plotly.js).
@@ -42,6 +45,7 @@ def render_html(result: AuditResult) -> str:
       >>> from dpaudit.results import load_results
       >>> html = render_html(load_results("runs/demo/results.json"))  # doctest: +SKIP
     """
+    generated_at = generated_at or _dt.datetime.now(_dt.timezone.utc)
     evidence = [row for arm in result.arms for row in compare_arm(arm)]
     plots = _Plots()
     attack_names = list(dict.fromkeys(a.name for arm in result.arms for a in arm.attacks))
@@ -57,7 +61,8 @@ def render_html(result: AuditResult) -> str:
         "csp": _embed.content_security_policy(),
         "headline": _context.headline(result, evidence),
         "verdict": _context.verdict_view(result.verdict),
-        "summary": _context.run_summary(result),
+        "generated": _context.format_date(generated_at),
+        "summary": _context.run_summary(result, generated_at=generated_at),
         "arms": _context.arm_rows(result),
         "attacks": _context.attack_rows(result),
         "evidence": _context.evidence_view(result),
@@ -82,8 +87,11 @@ def render_html(result: AuditResult) -> str:
     return _template().render(**context)
 
 
-def write_report(result: AuditResult, path: str | os.PathLike) -> Path:
+def write_report(result: AuditResult, path: str | os.PathLike, *,
+                 generated_at: _dt.datetime | None = None) -> Path:
     """Renders the report and writes it to `path` atomically; returns the path.
+
+    `generated_at` is passed to `render_html`.
 
     A failure while rendering or writing leaves no file (and any previous report intact).
 
@@ -94,7 +102,7 @@ def write_report(result: AuditResult, path: str | os.PathLike) -> Path:
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give the report's file name, "
                          "e.g. report.html")
-    html = render_html(result)
+    html = render_html(result, generated_at=generated_at)
     atomic_write_text(path, html)
     logger.info("wrote %s (%.1f MB)", path, len(html) / 1e6)
     return path

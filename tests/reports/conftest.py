@@ -84,10 +84,14 @@ def make_result(*, seed: int = 0, attacks=("loss_threshold", "shadow"), epochs: 
         config={"seed": seed, "dataset": {"name": dataset}, "model": {"name": "mlp",
                                                                        "hidden": [256, 256]},
                 "dp": {"noise_multiplier": 1.1, "l2_norm_clip": 1.0, "delta": 1e-5}},
-        environment={"dpaudit": "0.1.0", "tensorflow": "2.21.0", "python": "3.11.9",
-                     "date": "2025-01-02T03:04:05Z", "device": "cpu"},
-        data={"dataset": dataset, "n_members": 600, "n_nonmembers": 600, "n_shadow": 597,
-              "n_test": 600, "seed": seed},
+        # The shapes dpaudit.pipeline writes: no date (equal runs give equal files) and
+        # the ids of every example of the split.
+        environment={"python": "3.11.7", "platform": "Linux-x86_64",
+                     "packages": {"dpaudit": "0.1.0", "tensorflow-cpu": "2.21.0"},
+                     "device": "CPU", "seed": seed},
+        data={"dataset": dataset, "num_classes": 10, "input_shape": [64], "seed": seed,
+              "n_members": 600, "n_nonmembers": 600, "n_shadow_pool": 597, "n_test": 600,
+              "ids": {"members": list(range(600)), "nonmembers": list(range(600, 1200))}},
         arms=tuple(arms), verdict=verdict, timings={"train": 12.5, "attack": 3.25})
 
 

@@ -2,6 +2,7 @@
 
 import base64
 import dataclasses
+import datetime
 import hashlib
 import html
 import json
@@ -20,6 +21,7 @@ from reports import render_html, write_report
 
 DATA = Path(__file__).parent / "data"
 BUNDLE = get_plotlyjs()
+NOON = datetime.datetime(2025, 1, 2, 12, 0, tzinfo=datetime.timezone.utc)
 HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
@@ -115,8 +117,8 @@ def test_every_figure_has_a_target_and_valid_json(page_html):
     assert all(fig["data"] and "layout" in fig for fig in figures.values())
 
 
-def test_rendering_is_deterministic(result):
-    assert render_html(result) == render_html(result)
+def test_rendering_is_deterministic_given_the_date(result):
+    assert render_html(result, generated_at=NOON) == render_html(result, generated_at=NOON)
 
 
 # Escaping ----------------------------------------------------------------------------------
@@ -174,12 +176,30 @@ def test_headline_reads_like_the_issue_example(page_html):
                         r"0\.\d\d vs 0\.\d\d for the baseline", headline), headline
 
 
-def test_run_summary_has_data_sizes_seed_versions_and_date(page_html):
-    visible = _visible(page_html)
+def test_run_summary_has_data_sizes_seed_versions_and_date(result):
+    text = render_html(result, generated_at=NOON)
+    visible = " ".join(_visible(text).split())
     for fragment in ("Shadow pool 597", "Members (training set) 600", "Seed 0",
-                     "tensorflow 2.21.0", "2025-01-02 03:04 UTC", "Dataset digits",
-                     "Model mlp"):
-        assert fragment in " ".join(visible.split()), fragment
+                     "python 3.11.7, dpaudit 0.1.0, tensorflow-cpu 2.21.0",
+                     "Date 2025-01-02 12:00 UTC (report)", "Dataset digits", "Model mlp",
+                     "on 2025-01-02 12:00 UTC from a schema_version 1 results file"):
+        assert fragment in visible, fragment
+    # The ids of every member are in results.json; the page lists only a few.
+    assert "0, 1, 2, 3, 4, 5, 6, 7, … (600 values)" in visible
+
+
+@pytest.mark.parametrize("environment, config, fragments", [
+    ({"date": "2024-05-06T07:08:09+02:00", "versions": {"tensorflow": "2.21.0"}}, {},
+     ("Date 2024-05-06 05:08 UTC", "Versions tensorflow 2.21.0")),
+    ({"timestamp": "yesterday", "dpaudit": "0.1.0"},
+     {"model": {"name": "mlp", "trainer": "mine:train"}},
+     ("Date yesterday", "Versions dpaudit 0.1.0", "Model mine:train (own trainer)")),
+])
+def test_run_summary_reads_other_writers_shapes(result, environment, config, fragments):
+    text = render_html(dataclasses.replace(result, environment=environment, config=config))
+    visible = " ".join(_visible(text).split())
+    for fragment in fragments:
+        assert fragment in visible, fragment
 
 
 def test_no_dp_bug_warning_when_bounds_stay_below_epsilon(page_html):
@@ -267,16 +287,16 @@ def test_result_without_arms_renders_without_plots():
 # Writing -----------------------------------------------------------------------------------
 
 def test_write_report_writes_the_page_and_returns_its_path(result, tmp_path):
-    path = write_report(result, tmp_path / "sub" / "report.html")
+    path = write_report(result, tmp_path / "sub" / "report.html", generated_at=NOON)
     assert path == tmp_path / "sub" / "report.html"
-    assert path.read_text(encoding="utf-8") == render_html(result)
+    assert path.read_text(encoding="utf-8") == render_html(result, generated_at=NOON)
 
 
 def test_failed_render_leaves_no_file_and_keeps_the_old_report(result, tmp_path, monkeypatch):
     old = tmp_path / "report.html"
     old.write_text("previous report")
 
-    def broken(_):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(reports.render, "render_html", broken)
