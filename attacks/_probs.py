@@ -29,8 +29,12 @@ def modified_entropy(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     model is confidently right about (typically members), high when it is confidently
     wrong -- unlike plain entropy, which cannot tell the two apart.
     """
-    clipped = np.clip(probs, TINY, 1 - TINY)
-    p_true = true_class_probs(clipped, labels)
-    others = -clipped * np.log1p(-clipped)
-    others[np.arange(len(labels)), labels] = 0.0
-    return -(1 - p_true) * np.log(p_true) + others.sum(axis=1)
+    # Floors on p and on 1 - p as in the authors' code: 1 - 1e-30 rounds to 1 in float64,
+    # so clipping p itself would not keep log(1 - p) finite.
+    rows = np.arange(len(labels))
+    log_p = np.log(np.maximum(probs, TINY))
+    log_not_p = np.log(np.maximum(1 - probs, TINY))
+    others = -probs * log_not_p
+    others[rows, labels] = 0.0
+    p_true = probs[rows, labels]
+    return -(1 - p_true) * log_p[rows, labels] + others.sum(axis=1)

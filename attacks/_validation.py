@@ -96,7 +96,7 @@ def as_membership(name: str, values: ArrayLike) -> np.ndarray:
     bad = ~np.isin(array, (0, 1))
     if bad.any():
         first = int(np.argmax(bad))
-        raise ValueError(f"{name} must hold booleans or 0/1, got {array[first]!r} at "
+        raise ValueError(f"{name} must hold booleans or 0/1, got {array[first].item()!r} at "
                          f"index {first}")
     return array.astype(bool)
 
@@ -106,7 +106,9 @@ def check_same_length(**arrays: np.ndarray) -> int:
     lengths = {name: len(array) for name, array in arrays.items()}
     if len(set(lengths.values())) > 1:
         listed = ", ".join(f"{name} has {n}" for name, n in lengths.items())
-        raise ValueError(f"{' and '.join(lengths)} must have the same length "
+        names = list(lengths)
+        joined = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        raise ValueError(f"{joined} must have the same length "
                          f"(one entry per example): {listed}")
     return next(iter(lengths.values()))
 
@@ -151,11 +153,11 @@ def as_labels(name: str, values: ArrayLike, n_classes: int) -> np.ndarray:
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         first = int(np.argmax(~np.isfinite(array)))
         raise ValueError(f"{name} must be integers in [0, {n_classes}), got "
-                         f"{array[first]!r} at index {first}")
+                         f"{array[first].item()!r} at index {first}")
     as_int = array.astype(np.int64)
     bad = (as_int != array) | (as_int < 0) | (as_int >= n_classes)
     if bad.any():
         first = int(np.argmax(bad))
         raise ValueError(f"{name} must be integers in [0, {n_classes}), got "
-                         f"{array[first]!r} at index {first}")
+                         f"{array[first].item()!r} at index {first}")
     return as_int
