@@ -216,7 +216,11 @@ class Recipe:
                                  sampling=self.config.dp.sampling,
                                  seed=derive_seed(seed, "sampling"),
                                  callbacks=[_Advance()], verbose=0)
-        return Trained(model=model, history=_plain_history(history.history))
+        # An uncompiled copy with the trained weights: what is saved and predicted with
+        # is the same in a fresh and in a resumed run, and carries no optimizer state.
+        trained = self.build(seed)
+        trained.set_weights(model.get_weights())
+        return Trained(model=trained, history=_plain_history(history.history))
 
     def _train_user(self, x: np.ndarray, y: np.ndarray, seed: int) -> Trained:
         model = self.trainer(x, y, seed=int(seed), private=self.private)  # type: ignore[misc]
@@ -233,7 +237,11 @@ def _plain_history(history: dict[str, Any]) -> dict[str, list[float]]:
 
 def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
     """Class probabilities as float64; rows renormalised against float32 round-off."""
-    probs = np.asarray(model.predict(x, batch_size=1024, verbose=0), dtype=np.float64)
+    # Direct calls, not model.predict: predict traces a new function per model, which is
+    # slow and noisy for the many small models of an audit.
+    chunks = [np.asarray(model(x[i:i + 1024], training=False), dtype=np.float64)
+              for i in range(0, len(x), 1024)]
+    probs = np.concatenate(chunks) if chunks else np.zeros((0, 0))
     if probs.ndim != 2:
         raise InputError(f"model output has shape {probs.shape}; expected (examples, classes)")
     return probs

@@ -12,7 +12,7 @@ commented file with every field.
 Example:
     >>> cfg = load_config(None, {"training.epochs": 5})
     >>> cfg.training.epochs, cfg.dp.noise_multiplier
-    (5, 1.0)
+    (5, 2.0)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ SCALINGS = ("auto", "none", "minmax", "standard")
 DATASET_KINDS = ("digits", "mnist", "mnist:train", "mnist:test")
 DATASET_PREFIXES = ("csv:", "npz:")
 # Used when neither noise_multiplier nor target_epsilon is given.
-DEFAULT_NOISE_MULTIPLIER = 1.0
+DEFAULT_NOISE_MULTIPLIER = 2.0
 
 
 class _Invalid(InputError):
@@ -78,6 +78,8 @@ class DataConfig:
     n_test: int | None = _opt(None, "int?", "--test-size",
                               "test-set size (default: the rest, at most 10000)")
     scaling: str = _opt("auto", "str", "--scaling", "auto | none | minmax | standard")
+    stratify: bool = _opt(True, "bool", "--stratify",
+                          "same label histogram for members and non-members")
 
     def __post_init__(self) -> None:
         ds = self.dataset
@@ -122,7 +124,7 @@ class TrainingConfig:
 
     SECTION: ClassVar[str] = "training"
     optimizer: str = _opt("adam", "str", "--optimizer", "sgd | adam | adagrad")
-    learning_rate: float = _opt(0.001, "float", "--learning-rate", "learning rate")
+    learning_rate: float = _opt(0.01, "float", "--learning-rate", "learning rate")
     epochs: int = _opt(40, "int", "--epochs", "training epochs")
     batch_size: int = _opt(25, "int", "--batch-size",
                            "batch size (expected batch size under Poisson sampling)")
@@ -234,10 +236,16 @@ class AuditConfig:
         if self.model.trainer is not None and self.dp.target_epsilon is not None:
             raise _Invalid("dp.target_epsilon", "cannot be used with model.trainer (the trainer "
                            "picks its own noise): give dp.noise_multiplier, the noise it uses")
-        mb = self.dp.num_microbatches
-        if mb is not None and self.dp.sampling == "shuffle" and self.training.batch_size % mb:
+        mb, batch = self.dp.num_microbatches, self.training.batch_size
+        if mb is not None and self.dp.sampling == "poisson" and mb != batch:
+            raise _Invalid("dp.num_microbatches", "must be unset (one per example) with poisson "
+                           "sampling, whose batch sizes vary; or use dp.sampling = 'shuffle'", mb)
+        if mb is not None and self.dp.sampling == "shuffle" and batch % mb:
             raise _Invalid("dp.num_microbatches",
-                           f"must divide training.batch_size ({self.training.batch_size})", mb)
+                           f"must divide training.batch_size ({batch})", mb)
+        if batch > self.data.n_members:
+            raise _Invalid("training.batch_size",
+                           f"must be <= data.n_members ({self.data.n_members})", batch)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists, not tuples), the form TOML and JSON take."""

@@ -170,7 +170,8 @@ def load_dataset(spec: str, *, label_column: str = "label") -> Dataset:
 
 
 def split_dataset(dataset: Dataset, *, n_members: int, seed: int,
-                  n_shadow_pool: int | None = None, n_test: int | None = None) -> Split:
+                  n_shadow_pool: int | None = None, n_test: int | None = None,
+                  stratify: bool = True) -> Split:
     """Draws disjoint members, non-members (same number), shadow pool and test set.
 
     Args:
@@ -203,6 +204,8 @@ def split_dataset(dataset: Dataset, *, n_members: int, seed: int,
             f"+ {n_members} non-members + {n_shadow} shadow pool"
             + ("" if own_test else " + a test set") + f" need {needed + min_test}; "
             "lower data.n_members or data.n_shadow_pool")
+    if stratify:
+        pool = _stratified_order(dataset.y[:n_pool], pool, n_members)
     members = pool[:n_members]
     nonmembers = pool[n_members:2 * n_members]
     shadow = pool[2 * n_members:needed]
@@ -216,6 +219,34 @@ def split_dataset(dataset: Dataset, *, n_members: int, seed: int,
     test = test[:limit]
     return Split(seed=int(seed), members=np.sort(members), nonmembers=np.sort(nonmembers),
                  shadow=np.sort(shadow), test=np.sort(test))
+
+
+def _stratified_order(labels: np.ndarray, pool: np.ndarray, n_members: int) -> np.ndarray:
+    """Reorders the shuffled `pool` so its first 2 * n_members rows are members then
+    non-members with identical per-class counts (largest-remainder allocation)."""
+    pool_labels = labels[pool]
+    classes, counts = np.unique(pool_labels, return_counts=True)
+    # Each class can give at most half its rows to each side.
+    capacity = counts // 2
+    share = n_members * counts / counts.sum()
+    take = np.minimum(np.floor(share).astype(int), capacity)
+    order = np.argsort(-(share - np.floor(share)), kind="stable")  # largest remainder first
+    while take.sum() < n_members:
+        room = [i for i in order if take[i] < capacity[i]]
+        if not room:
+            raise InputError(f"cannot draw {n_members} members and as many non-members with "
+                             "equal label counts; lower data.n_members or set "
+                             "data.stratify = false")
+        for i in room[:n_members - take.sum()]:
+            take[i] += 1
+    members, nonmembers = [], []
+    for c, k in zip(classes, take):
+        rows = pool[pool_labels == c]  # keeps the shuffled order within the class
+        members.append(rows[:k])
+        nonmembers.append(rows[k:2 * k])
+    used = np.concatenate(members + nonmembers)
+    remaining = pool[~np.isin(pool, used)]  # shuffled order kept for shadow pool and test
+    return np.concatenate([np.concatenate(members), np.concatenate(nonmembers), remaining])
 
 
 def prepare(dataset: Dataset, split: Split, *, scaling: str = "auto") -> AuditData:

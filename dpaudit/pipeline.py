@@ -28,6 +28,7 @@ import itertools
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -56,7 +57,7 @@ def load_audit_data(config: AuditConfig) -> AuditData:
     if n_pool is None and "shadow" not in config.attacks.names:
         n_pool = 0
     split = split_dataset(dataset, n_members=d.n_members, seed=derive_seed(config.seed, "split"),
-                          n_shadow_pool=n_pool, n_test=d.n_test)
+                          n_shadow_pool=n_pool, n_test=d.n_test, stratify=d.stratify)
     return prepare(dataset, split, scaling=d.scaling)
 
 
@@ -225,14 +226,30 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
     """
     import attacks
 
-    from dpaudit.summaries import summarize_attack
-
     probs = np.concatenate([probs_members, probs_nonmembers])
     labels = np.concatenate([members.y, nonmembers.y]).astype(np.int64)
     ids = np.concatenate([members.ids, nonmembers.ids]).astype(np.int64)
     is_member = np.r_[np.ones(len(members.y), bool), np.zeros(len(nonmembers.y), bool)]
     kw = {"delta": delta, "confidence": confidence, "seed": seed}
     summaries, rows = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        # Unresolvable metrics (e.g. TPR at FPR 0.001 with 100 non-members) are expected
+        # here and are NaN in the results; log them instead of printing warnings.
+        warnings.simplefilter("always", attacks.MetricWarning)
+        _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows)
+    for w in caught:
+        if issubclass(w.category, attacks.MetricWarning):
+            logger.info("%s", w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return summaries, rows
+
+
+def _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows):
+    import attacks
+
+    from dpaudit.summaries import summarize_attack
+
     for name in names:
         if name == "loss_threshold":
             result = attacks.loss_threshold_attack(per_example_loss(probs, labels), is_member,
@@ -254,7 +271,6 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
         summaries.append(summarize_attack(result, ids=ids, labels=labels, top_k=top_k))
         rows.extend((result.name, int(i), int(m), float(s))
                     for i, m, s in zip(ids, is_member, np.asarray(result.scores)))
-    return summaries, rows
 
 
 def _utility(probs_train: np.ndarray, y_train: np.ndarray, probs_test: np.ndarray,

@@ -15,7 +15,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "audit.toml"
 
 def test_defaults_fill_noise_multiplier_when_no_target_epsilon():
     cfg = load_config()
-    assert cfg.dp.noise_multiplier == 1.0
+    assert cfg.dp.noise_multiplier == 2.0
     assert cfg.dp.target_epsilon is None
     assert cfg.data.dataset == "digits"
     assert cfg.model.hidden == (256, 256)
@@ -83,6 +83,8 @@ def test_configs_are_frozen():
      "field 'dp.target_epsilon' cannot be used with model.trainer"),
     ("[dp]\nsampling = 'shuffle'\nnum_microbatches = 4\n[training]\nbatch_size = 10\n",
      "field 'dp.num_microbatches' must divide training.batch_size (10), got 4"),
+    ("[dp]\nnum_microbatches = 5\n", "must be unset (one per example) with poisson sampling"),
+    ("[training]\nbatch_size = 500\n", "field 'training.batch_size' must be <= data.n_members"),
     ("dp = 3\n", "field 'dp' must be a table"),
     ("[dp\n", "a.toml: not valid TOML"),
 ])
