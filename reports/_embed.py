@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import json
+import math
 import re
 from importlib import resources
+from typing import Any, Mapping
 
 from markupsafe import Markup
 
@@ -57,10 +60,23 @@ def stylesheet() -> Markup:
     return Markup(css)
 
 
-def figure_json(fig) -> Markup:
-    """A plotly figure as JSON that is safe inside a <script> element."""
-    text = fig.to_json(validate=False, engine="json")
+def figure_json(fig: Mapping[str, Any]) -> Markup:
+    """A figure (plotly JSON data) as strict JSON that is safe inside a <script> element.
+
+    Non-finite numbers become null, which plotly.js draws as a gap.
+    """
+    text = json.dumps(_strict(fig), allow_nan=False, separators=(",", ":"))
     return Markup(_SCRIPT_UNSAFE_RE.sub(lambda m: _SCRIPT_UNSAFE[m.group()], text))
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,9 +12,11 @@ from reports import figures
 from reports.evidence import compare_arm
 
 
-def _valid(fig: go.Figure) -> go.Figure:
-    # Re-validating the serialised figure catches property names plotly.js would ignore.
-    return go.Figure(fig.to_dict())
+def _valid(fig: dict) -> go.Figure:
+    # plotly.py's Figure rejects unknown properties and invalid values, which plotly.js
+    # would silently ignore; every builder's output goes through it.
+    assert set(fig) == {"data", "layout"}
+    return go.Figure(fig)
 
 
 def _attack(**changes) -> AttackSummary:
@@ -41,7 +43,7 @@ def test_roc_is_log_log_with_one_trace_per_arm_and_a_chance_line(result):
 
 def test_roc_drops_points_that_a_log_axis_cannot_show():
     attack = _attack(roc={"fpr": [0.0, 0.0, 0.01, 0.5, 1.0], "tpr": [0.0, 0.2, 0.3, 0.7, 1.0]})
-    fig = figures.roc_figure("a", [("dp", attack)])
+    fig = _valid(figures.roc_figure("a", [("dp", attack)]))
     assert list(fig.data[0].x) == [0.01, 0.5, 1.0]
     assert list(fig.data[0].y) == [0.3, 0.7, 1.0]
 
@@ -55,7 +57,7 @@ def test_roc_without_plottable_points_is_none(roc):
 
 def test_roc_keeps_the_arms_that_have_points():
     good = _attack(roc={"fpr": [0.1, 1.0], "tpr": [0.2, 1.0]})
-    fig = figures.roc_figure("a", [("baseline", _attack()), ("dp", good)])
+    fig = _valid(figures.roc_figure("a", [("baseline", _attack()), ("dp", good)]))
     assert [t.name for t in fig.data] == ["dp (AUC 0.600)", "random guess"]
 
 
@@ -86,7 +88,7 @@ def test_histogram_missing_or_inconsistent_is_none(hist):
 def test_histogram_of_an_empty_group_has_gaps_not_division_errors():
     attack = _attack(score_histogram={"edges": [0.0, 1.0, 2.0], "members": [0, 0],
                                       "nonmembers": [1, 1]})
-    fig = figures.score_histogram_figure("dp", attack)
+    fig = _valid(figures.score_histogram_figure("dp", attack))
     assert list(fig.data[0].y) == [None, None]
 
 
@@ -114,7 +116,7 @@ def test_epsilon_per_epoch_shows_nan_as_a_gap():
                           batch_size=10, sampling="poisson", steps=10, epochs=2.0,
                           dataset_size=100, delta=1e-5, epsilon_rdp=1.0, epsilon_pld=1.0,
                           epsilon_per_epoch=(0.5, math.nan, 1.0))
-    fig = figures.epsilon_per_epoch_figure([ArmResult("dp", None, privacy, ())])
+    fig = _valid(figures.epsilon_per_epoch_figure([ArmResult("dp", None, privacy, ())]))
     assert list(fig.data[0].y) == [0.5, None, 1.0]
 
 
@@ -166,10 +168,10 @@ def test_theory_vs_evidence_without_numbers_is_none():
 def test_names_from_the_results_are_escaped_for_plotly_labels():
     attack = _attack(name="<b>x</b>", per_class_auc={"<i>c</i>": 0.6},
                      roc={"fpr": [0.1, 1.0], "tpr": [0.2, 1.0]})
-    roc = figures.roc_figure(attack.name, [("<a href='http://x'>arm</a>", attack)])
+    roc = _valid(figures.roc_figure(attack.name, [("<a href='http://x'>arm</a>", attack)]))
     assert roc.data[0].name.startswith("&lt;a href='http://x'&gt;arm&lt;/a&gt;")
     assert roc.layout.title.text == "ROC: &lt;b&gt;x&lt;/b&gt;"
-    per_class = figures.per_class_auc_figure(attack.name, [("dp", attack)])
+    per_class = _valid(figures.per_class_auc_figure(attack.name, [("dp", attack)]))
     assert list(per_class.data[0].x) == ["&lt;i&gt;c&lt;/i&gt;"]
 
 

@@ -18,6 +18,7 @@ import reports.render
 from dpaudit.errors import InputError
 from dpaudit.results import AuditResult, load_results
 from reports import render_html, write_report
+from reports._embed import figure_json
 
 DATA = Path(__file__).parent / "data"
 BUNDLE = get_plotlyjs()
@@ -153,6 +154,16 @@ def test_strings_from_the_results_show_as_text_and_never_run(result):
     visible = _visible(text)
     assert HOSTILE in visible  # shown, as typed, in the run summary and the tables
     assert visible.count(HOSTILE) > 10
+
+
+def test_figure_json_is_strict_and_script_safe():
+    fig = {"data": [{"type": "scatter", "name": "</script><!-- & \u2028",
+                     "y": [1.0, math.nan, math.inf]}], "layout": {}}
+    text = str(figure_json(fig))
+    assert not set("<>&\u2028") & set(text)
+    back = json.loads(text)
+    assert back["data"][0]["name"] == "</script><!-- & \u2028"
+    assert back["data"][0]["y"] == [1.0, None, None]
 
 
 def test_figure_json_cannot_end_its_script_element(result):
