@@ -4,7 +4,9 @@ Scores are one number per example, higher = "more likely a member". From them:
 
 - ROC curve and AUC (Mann-Whitney, ties count one half; equals scikit-learn's
   `roc_auc_score`), with a DeLong confidence interval (DeLong, DeLong, Clarke-Pearson,
-  Biometrics 1988; fast midrank form of Sun & Xu, IEEE SPL 2014).
+  Biometrics 1988; fast midrank form of Sun & Xu, IEEE SPL 2014) built on the logit
+  scale; where DeLong's variance is 0 (perfect separation, one example in a class) a
+  distribution-free interval from DKW bands takes over.
 - Advantage, max over thresholds of TPR - FPR (Yeom et al., CSF 2018).
 - TPR at FPR 0.001, 0.01, 0.1 (Carlini et al., "Membership Inference Attacks From First
   Principles", S&P 2022), NaN where the non-members cannot resolve that FPR.
@@ -203,10 +205,17 @@ def _dkw_auc_interval(members: np.ndarray, nonmembers: np.ndarray,
 def _auc_interval(members: np.ndarray, nonmembers: np.ndarray,
                   confidence: float) -> tuple[float, tuple[float, float], str]:
     auc, variance = _delong(members, nonmembers)
-    if variance > 0:
-        half_width = float(special.ndtri(1 - (1 - confidence) / 2)) * math.sqrt(variance)
-        interval = (max(0.0, auc - half_width), min(1.0, auc + half_width))
-        return auc, interval, f"DeLong, normal approximation, {confidence:.4g} two-sided"
+    if variance > 0 and 0 < auc < 1:
+        # Normal on the logit scale (delta method), mapped back: stays inside (0, 1) and
+        # keeps coverage near AUC 1, where the plain normal interval is too narrow
+        # (measured over 2000 seeded binormal trials at 95%: AUC 0.983 with 100 per
+        # class, plain 88.7% vs logit 93.7%; AUC 0.64-0.92, both 94-96%).
+        z = float(special.ndtri(1 - (1 - confidence) / 2))
+        logit = math.log(auc / (1 - auc))
+        half_width = z * math.sqrt(variance) / (auc * (1 - auc))
+        interval = (float(special.expit(logit - half_width)),
+                    float(special.expit(logit + half_width)))
+        return auc, interval, f"DeLong on the logit scale, {confidence:.4g} two-sided"
     return auc, _dkw_auc_interval(members, nonmembers, confidence), (
         f"DKW bands (DeLong variance is 0 here), {confidence:.4g} two-sided")
 

@@ -54,12 +54,16 @@ def test_delong_variance_matches_naive_pairwise_reference():
     psi = (members[:, None] > nonmembers[None, :]) + 0.5 * (members[:, None] == nonmembers)
     v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
     variance = v10.var(ddof=1) / len(members) + v01.var(ddof=1) / len(nonmembers)
-    half = special.ndtri(0.975) * math.sqrt(variance)
+    auc = psi.mean()
+    # The interval is normal on the logit scale: logit(AUC) +- z * SE / (AUC (1 - AUC)).
+    half = special.ndtri(0.975) * math.sqrt(variance) / (auc * (1 - auc))
+    logit = math.log(auc / (1 - auc))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetricWarning)
         result = evaluate(np.r_[members, nonmembers], np.arange(95) < 40)
-    assert result.auc == pytest.approx(psi.mean())
-    assert result.auc_ci == pytest.approx((psi.mean() - half, psi.mean() + half))
+    assert result.auc == pytest.approx(auc)
+    assert result.auc_ci == pytest.approx((1 / (1 + math.exp(-(logit - half))),
+                                           1 / (1 + math.exp(-(logit + half)))))
     assert result.auc_ci_method.startswith("DeLong")
 
 
