@@ -21,11 +21,12 @@ from dpaudit.dp.models import DPModel, DPSequential, is_private_model, make_priv
 from dpaudit.dp.optimizers import (DPKerasAdagradOptimizer, DPKerasAdamOptimizer,  # noqa: E402
                                    DPKerasSGDOptimizer, is_dp_optimizer)
 from dpaudit.dp.sampling import fit_private  # noqa: E402
+from dpaudit.dp.suggest import ClipSuggestion, suggest_clip  # noqa: E402
 
 __all__ = ["DPKerasSGDOptimizer", "DPKerasAdamOptimizer", "DPKerasAdagradOptimizer",
            "DPModel", "DPSequential", "make_private", "fit_private", "dp_gradients",
-           "per_example_gradient_norms", "is_dp_optimizer", "is_private_model",
-           "EpsilonCallback"]
+           "per_example_gradient_norms", "suggest_clip", "ClipSuggestion", "is_dp_optimizer",
+           "is_private_model", "EpsilonCallback"]
 
 
 def __getattr__(name: str):

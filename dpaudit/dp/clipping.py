@@ -173,16 +173,19 @@ def clipped_gradient_sum(model: keras.Model, x: Any, y: Any, loss_fn: Any, *,
     if l2_norm_clip is not None:
         weights = mechanism.clip_factors(norms, l2_norm_clip)
         if m is not None:
-            weights = weights / examples_per_unit
+            weights = weights / examples_per_unit  # the microbatch MEAN is what was clipped
+            example_weights = tf.repeat(weights, batch // m)
+        else:
+            example_weights = weights
         by_var: dict[int, tf.Tensor] = {}
         for (layer, kind, k_on, b_on), term in zip(plan.fast, terms):
             if term is None:
                 continue
             kernel, bias = _layer_variables(layer, kind)
             owned = [v for v, on in ((kernel, k_on), (bias, b_on)) if on]
-            by_var.update(zip((id(v) for v in owned), term.clipped_sums(weights)))
+            by_var.update(zip((id(v) for v in owned), term.clipped_sums(weights, example_weights)))
         if fallback is not None:
-            by_var.update(zip((id(v) for v in plan.fallback), fallback.clipped_sums(weights)))
+            by_var.update(zip((id(v) for v in plan.fallback), fallback.clipped_sums(weights, example_weights)))
         sums = [by_var[id(v)] if id(v) in by_var else tf.zeros(v.shape, losses.dtype)
                 for v in plan.variables]
     return ClippedSum(sums, norms, num_units, losses, y_pred, reg_grads)

@@ -1,0 +1,94 @@
+"""Speed of a DP-SGD step against a plain Keras step (not a test; prints JSON lines).
+
+For the MLP 64-256-256-10 on digits and the short conv net of the Syft-Keras MNIST
+tutorial on 28x28x1 random data, at batch 64 and 256, measures in one process the
+milliseconds per step of
+
+* plain Keras training: ``model.fit`` with ``keras.optimizers.SGD``;
+* dpaudit DP training: ``make_private(model).fit`` with ``DPKerasSGDOptimizer``
+  (per-example clipping, noise_multiplier 1.1, num_microbatches None);
+
+both over the same fixed batches (no shuffling, so both run the same Keras loop), after
+a warm-up epoch, as the median over repeats of (epoch time / steps). Repeats of the two
+arms alternate so that background load hits both alike. Prints one JSON object per
+configuration: model, batch_size, plain_ms, dp_ms, ratio (dp_ms / plain_ms), plus
+steps and repeats.
+
+    python benchmarks/dp_step.py [--repeats 7] [--steps 40] [--models mlp,cnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _data(model_name: str, n: int, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if model_name == "mlp":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        idx = rng.integers(0, len(digits.target), n)  # digits has 1797 rows; resample
+        return (digits.data[idx] / 16.0).astype("float32"), digits.target[idx].astype("int64")
+    x = rng.random((n, 28, 28, 1), dtype=np.float32)
+    return x, rng.integers(0, 10, n).astype("int64")
+
+
+def _time_epoch(model, x, y, batch_size: int) -> float:
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    return time.perf_counter() - start
+
+
+def bench(model_name: str, batch_size: int, *, steps: int, repeats: int) -> dict:
+    import keras
+
+    from dpaudit.dp import DPKerasSGDOptimizer, make_private
+    from dpaudit.models import build_model
+
+    x, y = _data(model_name, steps * batch_size, seed=0)
+    shape = (64,) if model_name == "mlp" else (28, 28, 1)
+    loss = "sparse_categorical_crossentropy"
+
+    plain = build_model(model_name, input_shape=shape, num_classes=10, seed=0)
+    plain.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    dp = make_private(build_model(model_name, input_shape=shape, num_classes=10, seed=0))
+    dp.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.1,
+                                             learning_rate=0.01, noise_seed=0), loss=loss)
+    for model in (plain, dp):  # warm-up: tracing and first-call allocations
+        _time_epoch(model, x, y, batch_size)
+    plain_s, dp_s = [], []
+    for _ in range(repeats):
+        plain_s.append(_time_epoch(plain, x, y, batch_size) / steps)
+        dp_s.append(_time_epoch(dp, x, y, batch_size) / steps)
+    plain_ms = 1e3 * statistics.median(plain_s)
+    dp_ms = 1e3 * statistics.median(dp_s)
+    return {"model": model_name, "batch_size": batch_size, "plain_ms": round(plain_ms, 3),
+            "dp_ms": round(dp_ms, 3), "ratio": round(dp_ms / plain_ms, 3), "steps": steps,
+            "repeats": repeats}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=40, help="steps per timed epoch")
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--batch-sizes", default="64,256")
+    args = parser.parse_args()
+    for name in args.models.split(","):
+        for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+            print(json.dumps(bench(name, batch_size, steps=args.steps, repeats=args.repeats)),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
