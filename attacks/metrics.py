@@ -72,6 +72,10 @@ FPR_LEVELS: tuple[float, ...] = (0.001, 0.01, 0.1)
 _MIN_FALSE_POSITIVES = 10
 
 
+_GDP_METHOD = ("estimate, not a bound: mu = sqrt(2) * Phi^-1(AUC) (Gaussian-shaped ROC), "
+               "converted to epsilon at delta by the mu-GDP curve")
+
+
 class MetricWarning(UserWarning):
     """A metric is undefined (one class only) or unresolvable (too few examples)."""
 
@@ -95,6 +99,7 @@ class AttackMetrics:
         Phi^-1(AUC), i.e. the mu whose N(0,1)-vs-N(mu,1) ROC has this AUC, converted with
         `gdp_mu_to_epsilon`. A point estimate under a Gaussian-shaped ROC, not a bound.
       gdp_mu: that mu.
+      epsilon_gdp_method: one line saying that `epsilon_gdp` is an estimate, for reports.
       confidence, delta: as passed to `evaluate`.
       n_members, n_nonmembers: examples of each kind.
       bound: the epsilon bound's details (threshold, error counts); None with one class.
@@ -117,6 +122,7 @@ class AttackMetrics:
     n_nonmembers: int
     auc_ci_method: str = ""
     bound: EpsilonBound | None = field(default=None, repr=False)
+    epsilon_gdp_method: str = _GDP_METHOD
 
     @property
     def roc(self) -> tuple[np.ndarray, np.ndarray]:
