@@ -55,6 +55,11 @@ def headline(result: AuditResult, evidence: Sequence[EvidenceRow]) -> Headline:
     for arm in dp_arms:
         label = "DP model" if arm.name == "dp" else f"DP model '{arm.name}'"
         text = f"{label}: epsilon {arm.epsilon:.3g} at delta {fmt.delta(arm.privacy.delta)}"
+        if arm.privacy.sampling != "poisson":
+            # The accountants price Poisson sampling; say so where the number is read.
+            how = "shuffled" if arm.privacy.sampling == "shuffle" else (
+                f"drawn by {arm.privacy.sampling!r}")
+            text += f" (accounted as Poisson sampling; batches were {how})"
         text += f"; strongest attack AUC {_best_auc(arm)}"
         parts.append(text)
     for arm in other:
@@ -111,29 +116,44 @@ def verdict_view(verdict: Any) -> dict[str, Any] | None:
         return None
     verdict = _mapping(verdict)
     passed = verdict.get("passed")
+    raw_rules = verdict.get("rules")
     rules = []
-    for raw in verdict.get("rules") or ():
+    for raw in raw_rules if isinstance(raw_rules, (list, tuple)) else ():
         rule = _mapping(raw)
         ok = rule.get("passed")
+        limit = _num_or_text(rule.get("limit"))
+        comparison = rule.get("comparison")
+        if isinstance(comparison, str) and comparison and limit != fmt.NA:
+            limit = f"{_COMPARISONS.get(comparison, comparison)} {limit}"
         rules.append({
-            "rule": fmt.value(rule.get("rule", "")),
-            "arm": fmt.value(rule.get("arm", "")) if rule.get("arm") is not None else "",
-            "attack": fmt.value(rule.get("attack")) if rule.get("attack") is not None else "",
+            "rule": _text(rule.get("rule")),
+            "arm": _text(rule.get("arm")),
+            "attack": _text(rule.get("attack")),
             "measured": _num_or_text(rule.get("measured")),
-            "limit": _num_or_text(rule.get("limit")),
+            "limit": limit,
+            "origin": _text(rule.get("origin")),
             "passed": ok if isinstance(ok, bool) else None,
-            "message": fmt.value(rule.get("message", "")) if rule.get("message") else "",
+            "message": _text(rule.get("message")),
         })
-    failed = sum(r["passed"] is False for r in rules)
+    notes = verdict.get("notes")
     check = verdict.get("contradiction_check")
     return {
         "passed": passed if isinstance(passed, bool) else None,
         "rules": rules,
-        "failed": failed,
         "held": sum(r["passed"] is True for r in rules),
         "failed_rules": [r for r in rules if r["passed"] is False],
+        "notes": [_text(n) for n in notes] if isinstance(notes, (list, tuple)) else [],
+        "policy": _text(verdict.get("policy")),
         "contradiction_check": check if isinstance(check, bool) else None,
     }
+
+
+_COMPARISONS = {"<=": "≤", ">=": "≥"}
+
+
+def _text(x: Any) -> str:
+    """A free-form field as text; "" when absent."""
+    return "" if x is None or x == "" else fmt.value(x)
 
 
 def arm_rows(result: AuditResult) -> list[dict[str, str]]:

@@ -21,10 +21,11 @@ from markupsafe import Markup
 __all__ = ["plotly_js", "stylesheet", "figure_json", "INIT_JS", "content_security_policy"]
 
 # Draws every figure from the JSON blocks `<script type="application/json"
-# data-figure-for="ID">`; JSON is parsed, never evaluated.
+# data-figure-for="ID">`; JSON is parsed, never evaluated. typesetMath is off because a
+# name with two "$" would otherwise be read as LaTeX for a MathJax the page never loads.
 INIT_JS = """(function () {
   "use strict";
-  var config = {displaylogo: false, responsive: true};
+  var config = {displaylogo: false, responsive: true, typesetMath: false};
   var blocks = document.querySelectorAll("script[data-figure-for]");
   for (var i = 0; i < blocks.length; i++) {
     var target = document.getElementById(blocks[i].getAttribute("data-figure-for"));

@@ -247,16 +247,50 @@ def test_no_banner_without_a_gate(page_html):
     assert 'id="verdict"' not in page_html
 
 
-@pytest.mark.parametrize("sampling, fragment", [
-    ("poisson", "exactly what the RDP and PLD accountants assume"),
-    ("shuffle", "Chua et al., 2024"),
-    ("weird", "Unknown sampling scheme"),
+@pytest.mark.parametrize("sampling, fragment, in_headline", [
+    ("poisson", "exactly what the RDP and PLD accountants assume", None),
+    ("shuffle", "Chua et al., 2024", "batches were shuffled"),
+    ("weird", "Unknown sampling scheme", "batches were drawn by &#39;weird&#39;"),
 ])
-def test_accounting_notes_explain_the_sampling(result, sampling, fragment):
+def test_accounting_notes_explain_the_sampling(result, sampling, fragment, in_headline):
     dp = result.arm("dp")
     arm = dataclasses.replace(dp, privacy=dataclasses.replace(dp.privacy, sampling=sampling))
     text = render_html(dataclasses.replace(result, arms=(result.arm("baseline"), arm)))
     assert fragment in text
+    headline = re.search(r'id="headline">(.*?)</p>', text).group(1)
+    assert ("accounted as Poisson sampling" in headline) == (in_headline is not None)
+    if in_headline:
+        assert in_headline in headline
+
+
+def test_baseline_trained_without_noise_reads_as_not_dp(result):
+    # The pipeline stores the baseline's training settings with noise 0 and no epsilon.
+    dp = result.arm("dp")
+    baseline = dataclasses.replace(result.arm("baseline"), privacy=dataclasses.replace(
+        dp.privacy, noise_multiplier=0.0, epsilon_rdp=None, epsilon_pld=None, delta=None,
+        epsilon_per_epoch=(), accounting_note="no DP: no privacy guarantee"))
+    text = render_html(dataclasses.replace(result, arms=(baseline, dp)))
+    visible = " ".join(_visible(text).split())
+    assert "baseline 95.0% train 99.0% none not DP off" in visible
+    assert "Trained without DP noise: there is no privacy guarantee" in visible
+    assert "no DP: no privacy guarantee" in visible
+
+
+def test_real_gate_verdict_renders_its_rules_and_notes(result):
+    from dpaudit.gate import Policy, evaluate_gate
+
+    verdict = evaluate_gate(result, Policy.from_options(max_auc=0.6),
+                            check_contradiction=False).to_dict()
+    text = render_html(result.with_verdict(verdict))
+    visible = " ".join(_visible(text).split())
+    assert 'class="banner fail"' in text  # the baseline's AUC is about 0.73
+    assert "Release gate FAILED" in visible
+    for rule in verdict["rules"]:
+        assert rule["message"] in visible
+    for note in verdict["notes"]:
+        assert note in visible
+    assert "Contradiction check (an empirical ε above the theoretical ε fails the gate): off" \
+        in visible
 
 
 # Missing and old fields --------------------------------------------------------------------
