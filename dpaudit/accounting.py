@@ -58,6 +58,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import dp_accounting
+import scipy.optimize
 from dp_accounting import pld, rdp
 
 from dpaudit import _validate
@@ -431,11 +432,11 @@ def calibrate_noise(*, target_epsilon: float, dataset_size: int, batch_size: int
                     tolerance: float = 1e-3) -> float:
     """The smallest noise multiplier (to ``tolerance``) whose epsilon is <= the target.
 
-    Never overshoots: bisection on the noise multiplier keeps a bracket ``[lo, hi]``
-    with ``epsilon(hi) <= target_epsilon`` checked by evaluation (not assumed from
-    monotonicity) and ``epsilon(lo) > target_epsilon``, and returns ``hi`` once
-    ``hi - lo <= tolerance * hi``. So the returned sigma meets the target, and
-    ``sigma * (1 - tolerance)`` does not.
+    Never overshoots: the search keeps a bracket ``[lo, hi]`` of evaluated noise
+    multipliers with ``epsilon(hi) <= target_epsilon`` (checked, not assumed from
+    monotonicity) and ``epsilon(lo) > target_epsilon``, narrows it (Brent's method,
+    then bisection), and returns ``hi`` once ``hi - lo <= tolerance * hi``. So the
+    returned sigma meets the target, and ``sigma * (1 - tolerance)`` does not.
 
     The returned value is the ``noise_multiplier`` to give the DP optimizer: with
     microbatching it is twice the effective multiplier that was priced, and for
@@ -488,44 +489,61 @@ def calibrate_noise(*, target_epsilon: float, dataset_size: int, batch_size: int
     # RDP is cheap (~20 ms); PLD costs up to seconds at small sigma. Start the PLD
     # search where RDP landed: PLD is usually tighter, so that point is usually
     # feasible already and the bracket is narrow.
-    sigma_rdp = _bisect(epsilon_of(("rdp",)), target, 1.0, tolerance)
+    sigma_rdp = _search(epsilon_of(("rdp",)), target, 1.0, tolerance)
     if accountant == "rdp":
         return sigma_rdp
     names = ("pld",) if accountant == "pld" else ("rdp", "pld")
-    return _bisect(epsilon_of(names), target, sigma_rdp, tolerance)
+    return _search(epsilon_of(names), target, sigma_rdp, tolerance)
 
 
-def _bisect(epsilon: Callable[[float], float], target: float, start: float,
+def _search(epsilon: Callable[[float], float], target: float, start: float,
             tolerance: float) -> float:
-    """Smallest sigma (to tolerance) with ``epsilon(sigma) <= target``; see calibrate_noise."""
-    hi, lo = start, 0.0  # epsilon(0) = inf > target
-    if epsilon(hi) > target:
-        lo = hi
-        while True:
-            hi = lo * 2.0
-            if hi > _MAX_SIGMA:
+    """Smallest sigma (to tolerance) with ``epsilon(sigma) <= target``; see calibrate_noise.
+
+    Every sigma tried is recorded as feasible or not; the answer is the smallest
+    *evaluated* feasible sigma, so no step relies on monotonicity for soundness. Brent's
+    method on ``log epsilon`` against ``log sigma`` (nearly linear) narrows the bracket
+    in a few evaluations; bisection finishes whatever it leaves.
+    """
+    tried: dict[float, float] = {0.0: math.inf}  # epsilon(0) = inf: no noise
+
+    def check(sigma: float) -> float:
+        if sigma not in tried:
+            tried[sigma] = epsilon(sigma)
+        return tried[sigma]
+
+    def bracket() -> tuple[float, float]:
+        hi = min(s for s, e in tried.items() if e <= target)
+        return max(s for s, e in tried.items() if e > target and s < hi), hi
+
+    sigma = start
+    if check(sigma) > target:
+        while check(sigma) > target:
+            sigma *= 2.0
+            if sigma > _MAX_SIGMA:
                 raise InputError(f"target_epsilon = {target:g} needs a noise_multiplier "
                                  f"above {_MAX_SIGMA:g}; raise the target or train less")
-            if epsilon(hi) <= target:
-                break
-            lo = hi
     else:
-        while hi * 0.8 >= _MIN_SIGMA:
-            candidate = hi * 0.8
-            if epsilon(candidate) > target:
-                lo = candidate
-                break
-            hi = candidate
-        else:
-            logger.warning("target_epsilon = %g is met by noise_multiplier %g; not "
-                           "searching lower", target, hi)
-            return hi
+        while check(sigma) <= target:
+            if sigma * 0.8 < _MIN_SIGMA:
+                logger.warning("target_epsilon = %g is met by noise_multiplier %g; not "
+                               "searching lower", target, sigma)
+                return sigma
+            sigma *= 0.8
+    lo, hi = bracket()
+    if 0.0 < tried[hi] and math.isfinite(tried[lo]):
+        def gap(log_sigma: float) -> float:
+            eps = check(math.exp(log_sigma))
+            return math.log(max(eps, 1e-300)) - math.log(target) if math.isfinite(eps) else 1e3
+        try:
+            scipy.optimize.brentq(gap, math.log(lo), math.log(hi), xtol=tolerance / 4)
+        except (ValueError, RuntimeError):  # no sign change or no convergence: bisect
+            pass
+        lo, hi = bracket()
     while hi - lo > tolerance * hi:
-        mid = 0.5 * (lo + hi)
-        if epsilon(mid) <= target:
-            hi = mid
-        else:
-            lo = mid
+        check(0.5 * (lo + hi))
+        lo, hi = bracket()
+    logger.debug("calibrated noise_multiplier %g in %d evaluations", hi, len(tried) - 1)
     return hi
 
 

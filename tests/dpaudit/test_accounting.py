@@ -201,16 +201,16 @@ def test_microbatches_halve_the_effective_noise():
     assert effective_noise_multiplier(1.1, batch_size=256, num_microbatches=32) == 0.55
     assert effective_noise_multiplier(1.1, batch_size=256, num_microbatches=256) == 1.1
     assert effective_noise_multiplier(1.1, batch_size=256) == 1.1
-    kw = dict(SMALL, noise_multiplier=1.1)
+    kw = dict(SMALL, noise_multiplier=1.6)
     micro = compute_epsilon(**kw, num_microbatches=10)
-    assert micro == compute_epsilon(**dict(kw, noise_multiplier=0.55))
+    assert micro == compute_epsilon(**dict(kw, noise_multiplier=0.8))
     assert micro > compute_epsilon(**kw)
     assert compute_epsilon(**kw, num_microbatches=50) == compute_epsilon(**kw)
     s = dp_sgd_privacy(**kw, num_microbatches=10)
-    assert s.effective_noise_multiplier == 0.55 and s.noise_multiplier == 1.1
-    assert "2 * l2_norm_clip" in s.note and "0.55" in s.note
+    assert s.effective_noise_multiplier == 0.8 and s.noise_multiplier == 1.6
+    assert "2 * l2_norm_clip" in s.note and "1.6 / 2 = 0.8" in s.note
     assert "10 microbatches" in s.text()
-    assert s.epsilon_pld == compute_epsilon(**dict(kw, noise_multiplier=0.55),
+    assert s.epsilon_pld == compute_epsilon(**dict(kw, noise_multiplier=0.8),
                                             accountant="pld")
 
 
@@ -227,7 +227,7 @@ def test_epsilon_per_epoch_matches_compute_epsilon(sampling):
 
 
 def test_epsilon_per_epoch_pld_matches_compute_epsilon():
-    kw = dict(dataset_size=10000, batch_size=50, noise_multiplier=1.0, delta=1e-5)
+    kw = dict(dataset_size=10000, batch_size=20, noise_multiplier=1.0, delta=1e-5)
     curve = epsilon_per_epoch(epochs=2, accountant="pld", **kw)
     expected = [compute_epsilon(epochs=e, accountant="pld", **kw) for e in (1, 2)]
     assert curve == pytest.approx(expected, rel=1e-3)
