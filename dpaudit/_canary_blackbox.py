@@ -1,0 +1,136 @@
+"""Black-box input-space canaries: mislabelled examples through the config's DP recipe.
+
+Canaries are m examples the target never trains on (its non-members, then its test
+set), each given a wrong label drawn at random: a model only fits such a label if it
+memorises that very example, which is what DP forbids (Jagielski et al. 2020 and
+Steinke et al. 2023 use such canaries in input space). Each run trains the dp arm's
+recipe (`dpaudit._pipeline_train.Recipe`, so the config's model or its
+``--trainer module:function``, optimizer, sampling, clipping and noise) on the members
+plus the canaries whose fair coin came up "in"; a canary's score is minus the final
+model's loss on its wrong label.
+
+The training set has n_members + (canaries included) examples, so its size varies
+from run to run; the accountant is evaluated at each run's actual size and steps, and
+the largest epsilon over the runs is the claim the evidence is held against.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dpaudit.canary import CanaryObservations, _privacy_info
+from dpaudit.errors import InputError
+from dpaudit.results import Utility
+
+__all__ = ["blackbox_runs", "mislabel"]
+
+
+def mislabel(labels: np.ndarray, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Each label replaced by a different class, uniformly at random."""
+    if num_classes < 2:
+        raise InputError("black-box canaries are mislabelled examples; the dataset needs at "
+                         f"least 2 classes, got {num_classes}")
+    shift = rng.integers(1, num_classes, size=len(labels))
+    return (np.asarray(labels, np.int64) + shift) % num_classes
+
+
+def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None,
+                  out_dir: str | Path | None = None, progress: Any = None
+                  ) -> CanaryObservations:
+    """Trains `runs` models with canaries and scores them (see the module docstring)."""
+    from dpaudit import pipeline
+    from dpaudit._pipeline_train import (ModelCache, Recipe, derive_seed, load_trainer,
+                                         per_example_loss, predict_proba)
+    from dpaudit._progress import NullProgress
+
+    data = data if data is not None else pipeline.load_audit_data(config)
+    members = data.members
+    pool_x = np.concatenate([data.nonmembers.x, data.test.x])
+    pool_y = np.concatenate([data.nonmembers.y, data.test.y])
+    m = num_canaries
+    # Keep at least a few test examples for the utility figures.
+    available = len(pool_y) - min(len(data.test.y), 10)
+    if m > available:
+        raise InputError(f"--canaries {m} is more than the {available} examples the target "
+                         "never trains on (non-members and test set, 10 kept for utility); "
+                         "use fewer canaries or a larger dataset")
+    rng = np.random.default_rng(derive_seed(config.seed, "blackbox-canaries"))
+    chosen = rng.choice(len(pool_y), size=m, replace=False)
+    canary_x, canary_y = pool_x[chosen], mislabel(pool_y[chosen], data.num_classes, rng)
+    unused = np.setdiff1d(np.arange(len(data.nonmembers.y), len(pool_y)), chosen)
+    test_x, test_y = pool_x[unused], pool_y[unused]
+
+    noise, _ = pipeline.resolve_noise(config, len(members))
+    trainer = load_trainer(config.model.trainer) if config.model.trainer else None
+    cache_dir = (Path(out_dir) / "models"
+                 if out_dir is not None and config.output.save_models else None)
+    recipe = Recipe(config=config, private=True, noise_multiplier=noise,
+                    input_shape=data.input_shape, num_classes=data.num_classes,
+                    cache=ModelCache(cache_dir), progress=progress or NullProgress(),
+                    trainer=trainer)
+    t, d = config.training, config.dp
+    scores, coins, run_ids, privacies = [], [], [], []
+    utility = None
+    for r in range(runs):
+        run_rng = np.random.default_rng(derive_seed(config.seed, "blackbox-coins", r))
+        included = run_rng.random(m) < 0.5
+        x = np.concatenate([members.x, canary_x[included]])
+        y = np.concatenate([members.y, canary_y[included]])
+        trained = recipe.train(f"canary-blackbox-{r}", f"canary run {r + 1}/{runs}", x, y,
+                               seed=derive_seed(config.seed, "blackbox-run", r))
+        probs = predict_proba(trained.model, canary_x)
+        scores.append(-per_example_loss(probs, canary_y))
+        coins.append(included)
+        run_ids.append(np.full(m, r))
+        steps_run = trained.history.get("steps") or ()
+        steps = (int(steps_run[-1]) if steps_run else
+                 t.epochs * _steps_per_epoch(len(y), t.batch_size))
+        claimed = ("" if trainer is None else
+                   f"DP settings as claimed in the config for trainer {config.model.trainer!r}; "
+                   "dpaudit cannot check the trainer uses them.")
+        privacies.append(_privacy_info(
+            dataset_size=len(y), batch_size=t.batch_size, noise_multiplier=noise,
+            l2_norm_clip=d.l2_norm_clip, delta=d.delta, steps=steps, epochs=t.epochs,
+            sampling=d.sampling, num_microbatches=d.num_microbatches, note=claimed))
+        if r == 0:
+            utility = _utility(predict_proba(trained.model, members.x), members.y,
+                               predict_proba(trained.model, test_x), test_y,
+                               per_example_loss)
+    worst = max(privacies, key=lambda p: _epsilon(p))
+    details = {"canary_source": "non-members and test examples, labels changed at random",
+               "dataset_sizes": sorted({p.dataset_size for p in privacies}),
+               "utility_note": "utility of run 1's model, trained with its canaries"}
+    return CanaryObservations(mode="blackbox", scores=np.concatenate(scores),
+                              is_member=np.concatenate(coins),
+                              run_ids=np.concatenate(run_ids), num_canaries=m, runs=runs,
+                              privacy=worst, utility=utility, details=details)
+
+
+def _steps_per_epoch(n: int, b: int) -> int:
+    from dpaudit.accounting import steps_per_epoch
+
+    return steps_per_epoch(n, b)
+
+
+def _epsilon(privacy: Any) -> float:
+    values = [e for e in (privacy.epsilon_pld, privacy.epsilon_rdp)
+              if e is not None and not math.isnan(e)]
+    return min(values) if values else math.inf
+
+
+def _utility(probs_train: np.ndarray, y_train: np.ndarray, probs_test: np.ndarray,
+             y_test: np.ndarray, loss: Any) -> Utility:
+    def accuracy(p: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(np.argmax(p, axis=1) == y)) if len(y) else math.nan
+
+    def mean_loss(p: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(loss(p, y))) if len(y) else math.nan
+
+    return Utility(train_accuracy=accuracy(probs_train, y_train),
+                   test_accuracy=accuracy(probs_test, y_test),
+                   train_loss=mean_loss(probs_train, y_train),
+                   test_loss=mean_loss(probs_test, y_test))

@@ -1,0 +1,109 @@
+"""`dpaudit canary-audit`: an epsilon lower bound from canaries, held against the accountant.
+
+Same configuration and flags as train-and-attack (dpaudit.config), plus the canary
+settings. The library does the work (`dpaudit.canary.run_canary_audit`); this command
+parses, prints and sets the exit code.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dpaudit.commands.train_and_attack import (_print_contradictions,
+                                               _quiet_third_party_logs, _setting_options)
+from dpaudit.errors import GateFailed
+
+__all__ = ["canary_audit"]
+
+
+@click.command("canary-audit")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file with the audit settings (see examples/audit.toml); flags "
+                   "override it.")
+@click.option("--mode", type=click.Choice(["whitebox", "blackbox"]), default="whitebox",
+              show_default=True,
+              help="whitebox: Dirac gradient canaries inside dpaudit's DP-SGD step, every "
+                   "update observed (audits the DP implementation). blackbox: mislabelled "
+                   "examples trained with the config's model or --trainer, scored by the "
+                   "final model's loss.")
+@click.option("--canaries", "num_canaries", type=click.IntRange(min=2),
+              help="Canaries per run, each included with probability 1/2 "
+                   "[default: 1000 whitebox, 100 blackbox].")
+@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Independent training runs.")
+@click.option("--method", type=click.Choice(["one-run", "multi-run"]), default="one-run",
+              show_default=True,
+              help="one-run: Steinke-Nasr-Jagielski bound from the canaries' coins. "
+                   "multi-run: Clopper-Pearson with a threshold from held-out runs "
+                   "(+ Gaussian-DP bound in whitebox mode).")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also apply this gate policy (see dpaudit gate). Without one, only the "
+                   "DP consistency check runs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+@_setting_options
+def canary_audit(config_path: Path | None, mode: str, num_canaries: int | None, runs: int,
+                 method: str, policy_path: Path | None, quiet: bool, **settings: Any) -> None:
+    """Audit the DP guarantee with canaries: can the accountant's epsilon be refuted?
+
+    Plants canaries, each in the training set with probability 1/2, trains with the
+    config's DP settings, and turns how well the canaries' scores reveal their coins
+    into an epsilon lower bound that holds with the configured confidence
+    (attacks.confidence). A bound above the accountant's epsilon means the DP training
+    or its accounting is broken. Writes results.json, scores.csv and report.html to
+    --out, like train-and-attack (arm "dp", attacks named canary_<mode>_<method>).
+
+    Exit codes: 0 no contradiction (and policy passed), 1 DP guarantee contradicted or
+    policy failed, 2 bad input, 3 internal error.
+    """
+    from dpaudit._progress import ClickProgress, NullProgress
+    from dpaudit.config import load_config
+
+    overrides = {key.removeprefix("setting__").replace("__", "."): value
+                 for key, value in settings.items()}
+    config = load_config(config_path, overrides)
+    policy = None
+    if policy_path is not None:
+        from dpaudit.gate import load_policy
+
+        policy = load_policy(policy_path)
+
+    _quiet_third_party_logs()
+    from dpaudit.canary import run_canary_audit
+    from dpaudit.gate import Verdict
+
+    progress = NullProgress() if quiet else ClickProgress()
+    result = run_canary_audit(config, mode=mode, method=method, num_canaries=num_canaries,
+                              runs=runs, progress=progress, policy=policy)
+    arm = result.arm("dp")
+    if not quiet:
+        click.echo(_summary(arm))
+        click.echo(f"results: {Path(config.output.dir) / 'results.json'}")
+    _print_contradictions(result)
+    verdict = Verdict.from_dict(result.verdict)
+    if not quiet or not verdict.passed:
+        click.echo(verdict.format_text())
+    if not verdict.passed:
+        raise GateFailed()
+
+
+def _summary(arm: Any) -> str:
+    theory = arm.epsilon
+    lines = [f"accountant epsilon: {_fmt(theory)} (delta {arm.privacy.delta:g})"]
+    for attack in arm.attacks:
+        d = attack.details
+        verdict = ("CONTRADICTS the accountant" if theory is not None
+                   and attack.epsilon_lower_bound > theory else "below the accountant")
+        lines.append(f"{attack.name}: epsilon >= {_fmt(attack.epsilon_lower_bound)} "
+                     f"(confidence {attack.confidence:g}; {d.get('num_canaries')} canaries x "
+                     f"{d.get('runs')} runs) -- {verdict}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.3f}"
