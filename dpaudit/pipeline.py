@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from dpaudit import _pipeline_output as output
+from dpaudit._pipeline_model import audit_model
 from dpaudit._pipeline_train import (ModelCache, Recipe, derive_seed, load_trainer,
                                      per_example_loss, predict_proba)
 from dpaudit._progress import NullProgress, Progress
@@ -43,7 +44,7 @@ from dpaudit.data import AuditData, load_dataset, prepare, split_dataset
 from dpaudit.errors import InputError
 from dpaudit.results import ArmResult, AttackSummary, AuditResult, PrivacyInfo, Utility
 
-__all__ = ["run_audit", "load_audit_data", "resolve_noise", "attack_outputs",
+__all__ = ["run_audit", "audit_model", "load_audit_data", "resolve_noise", "attack_outputs",
            "Progress", "NullProgress"]
 
 logger = logging.getLogger(__name__)
@@ -318,7 +319,14 @@ def _privacy(recipe: Recipe, history: Mapping[str, Any], dataset_size: int,
                      f"{config.model.trainer!r}; dpaudit cannot check the trainer uses them")
     if noise_note:
         notes.append(noise_note)
-    note = " ".join([statement.note, *notes]).strip()
+    if d.sampling == "poisson":
+        how = (f"Poisson sampling: each example joined each of the {steps} steps that ran with "
+               f"probability q = {t.batch_size}/{dataset_size} = "
+               f"{t.batch_size / dataset_size:.3g}, the subsampling the accountant assumes "
+               "(add/remove adjacency).")
+    else:
+        how = f"Shuffled fixed-size batches, {steps} steps run."
+    note = " ".join([how, statement.note, *notes]).strip()
     return PrivacyInfo(noise_multiplier=recipe.noise_multiplier, l2_norm_clip=d.l2_norm_clip,
                        num_microbatches=d.num_microbatches, batch_size=t.batch_size,
                        sampling=d.sampling, steps=steps, epochs=float(t.epochs),

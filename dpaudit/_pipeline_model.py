@@ -1,0 +1,241 @@
+"""Auditing a model trained elsewhere (`dpaudit attack`): one arm named ``model``.
+
+The model is loaded from a .keras or .h5 file with Keras' safe mode on (no Lambda
+layer code is run). Its outputs on known members and known non-members go through
+the same attacks as in `dpaudit train-and-attack`; a shadow-model attack needs a
+recipe to imitate its training (a zoo model name or your trainer function) and the
+attacker's own data (`shadow_data`, or half of the non-members, moved out of the
+evaluation so no example is both). No DP claim is made, so the arm has no epsilon.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dpaudit import _pipeline_output as output
+from dpaudit._pipeline_train import ModelCache, Recipe, derive_seed, load_trainer, predict_proba
+from dpaudit._progress import NullProgress, Progress
+from dpaudit.config import (AttacksConfig, AuditConfig, DataConfig, ModelConfig,
+                            OutputConfig, TrainingConfig)
+from dpaudit.data import Dataset, Part, load_dataset
+from dpaudit.errors import InputError
+from dpaudit.results import ArmResult, AuditResult, Utility
+
+__all__ = ["audit_model", "load_keras_model", "fit_to_model"]
+
+logger = logging.getLogger(__name__)
+
+_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def load_keras_model(path: str | Path):
+    """Loads a .keras or .h5 model with safe mode on; InputError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: model file not found")
+    if path.suffix.lower() not in _MODEL_SUFFIXES:
+        raise InputError(f"{path}: expected a Keras model file (.keras or .h5), "
+                         f"got suffix {path.suffix or 'none'!r}")
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - any failure here means "not a usable model"
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: not a loadable Keras model ({reason[:200]})") from None
+    if not hasattr(model, "inputs") or not model.inputs:
+        raise InputError(f"{path}: the model has no known input shape")
+    return model
+
+
+def fit_to_model(x: np.ndarray, model: Any, source: str) -> np.ndarray:
+    """Reshapes examples to the model's input shape; InputError if they cannot match."""
+    expected = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in expected):
+        return x
+    if tuple(x.shape[1:]) == expected:
+        return x
+    if math.prod(x.shape[1:]) == math.prod(expected):
+        return x.reshape((len(x), *expected))
+    raise InputError(f"{source}: examples have shape {tuple(x.shape[1:])}, but the model "
+                     f"expects {expected} (shape mismatch)")
+
+
+def _scale(dataset: Dataset, scaling: str) -> np.ndarray:
+    # The audited model was trained on its own preprocessing: only the built-in
+    # datasets' fixed ranges are applied by default (digits / 16, MNIST / 255).
+    if scaling == "none" or (scaling == "auto" and dataset.value_range is None):
+        return dataset.x
+    if scaling == "auto":
+        lo, hi = dataset.value_range  # type: ignore[misc]
+        return ((dataset.x - lo) / (hi - lo)).astype(np.float32)
+    raise InputError(f"scaling must be auto or none for dpaudit attack, got {scaling!r}")
+
+
+def _subsample(n: int, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+    if limit is None or n <= limit:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=limit, replace=False))
+
+
+def _as_probabilities(outputs: np.ndarray) -> np.ndarray:
+    rows_ok = np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)
+    if rows_ok:
+        return outputs
+    logger.info("model outputs are not probabilities; applying softmax")
+    shifted = outputs - outputs.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
+                shadow_model: str | None = None, trainer: str | None = None,
+                shadow_data: str | None = None, label_column: str = "label",
+                scaling: str = "auto", max_examples: int | None = None,
+                attacks: AttacksConfig | None = None, training: TrainingConfig | None = None,
+                delta: float = 1e-5, seed: int = 0, out_dir: str | Path = "dpaudit-attack",
+                progress: Progress | None = None, policy: Any = None) -> AuditResult:
+    """Attacks a trained Keras model; writes results.json (one arm "model"), scores.csv.
+
+    Args:
+      model_path: .keras or .h5 file.
+      members, nonmembers: dataset specs (see dpaudit.data.load_dataset) of examples
+        known to be in, and known not to be in, the model's training set.
+      shadow_model: zoo architecture (logreg, mlp, cnn) for shadow models.
+      trainer: "module:function" training shadow models instead (private=False).
+      shadow_data: the attacker's data for shadow models (default: half the non-members).
+      label_column: label column of CSV inputs.
+      scaling: "auto" (fixed range of built-in datasets, files as they are) or "none".
+      max_examples: evaluate at most this many members and non-members each (seeded).
+      attacks: which attacks and how (default: loss threshold and confidence, plus
+        shadow when a shadow recipe is given).
+      training: recipe of the shadow models (epochs, batch size, optimizer).
+      delta: delta of the empirical epsilon lower bounds.
+      seed: seed of subsampling, shadow models and attacks.
+      out_dir: output directory.
+      progress: progress reporter.
+      policy: optional gate policy (or its path); the verdict is stored.
+
+    Raises:
+      InputError: missing or invalid files, shape or class mismatch, bad names.
+    """
+    started = time.perf_counter()
+    if shadow_model is not None and trainer is not None:
+        raise InputError("give --shadow-model or --trainer, not both")
+    if members == nonmembers:
+        raise InputError(f"members and non-members are the same data ({members!r})")
+    from dpaudit.pipeline import _load_policy, attack_outputs
+
+    policy = _load_policy(policy)
+    trainer_fn = load_trainer(trainer) if trainer else None
+    model = load_keras_model(model_path)
+    rng = np.random.default_rng(derive_seed(seed, "subsample"))
+    parts = {}
+    for role, spec in (("members", members), ("nonmembers", nonmembers)):
+        ds = load_dataset(spec, label_column=label_column)
+        x = fit_to_model(_scale(ds, scaling), model, f"{role} data {spec!r}")
+        keep = _subsample(len(ds), max_examples, rng)
+        parts[role] = Part(x=x[keep], y=ds.y[keep], ids=keep.astype(np.int64))
+    with_shadow = shadow_model is not None or trainer_fn is not None
+    shadow_part = None
+    if with_shadow:
+        if shadow_data is not None:
+            ds = load_dataset(shadow_data, label_column=label_column)
+            x = fit_to_model(_scale(ds, scaling), model, f"shadow data {shadow_data!r}")
+            shadow_part = Part(x=x, y=ds.y, ids=np.arange(len(ds), dtype=np.int64))
+        else:
+            # Half the non-members become the attacker's data; they leave the evaluation.
+            non = parts["nonmembers"]
+            order = rng.permutation(len(non))
+            half = len(non) // 2
+            take, keep = np.sort(order[:half]), np.sort(order[half:])
+            shadow_part = Part(x=non.x[take], y=non.y[take], ids=non.ids[take])
+            parts["nonmembers"] = Part(x=non.x[keep], y=non.y[keep], ids=non.ids[keep])
+
+    probs_m = _as_probabilities(predict_proba(model, parts["members"].x))
+    probs_n = _as_probabilities(predict_proba(model, parts["nonmembers"].x))
+    n_classes = probs_m.shape[1]
+    for role in ("members", "nonmembers"):
+        top = int(parts[role].y.max())
+        if top >= n_classes:
+            raise InputError(f"{role} data has label {top}, but the model outputs only "
+                             f"{n_classes} classes (class mismatch)")
+
+    attacks = attacks or AttacksConfig(names=("loss_threshold", "confidence", "shadow")
+                                       if with_shadow else ("loss_threshold", "confidence"))
+    if "shadow" in attacks.names and not with_shadow:
+        raise InputError("the shadow attack needs --shadow-model NAME or --trainer "
+                         "module:function")
+    out = Path(out_dir)
+    shadow_arg = None
+    run_config = None
+    if with_shadow:
+        assert shadow_part is not None
+        n_train = max(1, len(shadow_part) // 2)
+        training = training or TrainingConfig(batch_size=min(TrainingConfig().batch_size,
+                                                             n_train))
+        run_config = AuditConfig(
+            seed=seed, data=DataConfig(n_members=max(2, n_train)),
+            model=ModelConfig(name=shadow_model or "mlp", trainer=trainer),
+            training=training, attacks=attacks,
+            output=OutputConfig(dir=str(out)))
+        recipe = Recipe(config=run_config, private=False, noise_multiplier=0.0,
+                        input_shape=tuple(int(d) for d in model.inputs[0].shape[1:]),
+                        num_classes=n_classes, cache=ModelCache(out / "models"),
+                        progress=progress or NullProgress(), trainer=trainer_fn)
+        counter = iter(range(1, 10**6))
+
+        def train_and_score(x_train, y_train, x_eval, shadow_seed):
+            i = next(counter)
+            trained = recipe.train(f"shadow-{i}", f"shadow {i}/{attacks.n_shadow}",
+                                   x_train, y_train, seed=int(shadow_seed))
+            return _as_probabilities(predict_proba(trained.model, x_eval))
+
+        shadow_arg = (shadow_part.x, shadow_part.y, train_and_score, attacks.n_shadow,
+                      attacks.shadow_per_class)
+    summaries, rows = attack_outputs(
+        probs_m, probs_n, parts["members"], parts["nonmembers"], names=attacks.names,
+        delta=delta, confidence=attacks.confidence, seed=derive_seed(seed, "attacks"),
+        shadow=shadow_arg, top_k=attacks.top_exposed)
+
+    def accuracy(p: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(p.argmax(axis=1) == y))
+
+    def mean_loss(p: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0))))
+
+    m, n = parts["members"], parts["nonmembers"]
+    utility = Utility(train_accuracy=accuracy(probs_m, m.y), test_accuracy=accuracy(probs_n, n.y),
+                      train_loss=mean_loss(probs_m, m.y), test_loss=mean_loss(probs_n, n.y))
+    arm = ArmResult(name="model", utility=utility, privacy=None, attacks=tuple(summaries))
+    config = {"command": "attack", "model": str(model_path), "members": members,
+              "nonmembers": nonmembers, "shadow_model": shadow_model, "trainer": trainer,
+              "shadow_data": shadow_data, "label_column": label_column, "scaling": scaling,
+              "max_examples": max_examples, "delta": delta, "seed": seed,
+              "attacks": run_config.to_dict()["attacks"] if run_config else
+              AuditConfig(attacks=attacks).to_dict()["attacks"],
+              "training": run_config.to_dict()["training"] if run_config else None}
+    data = {"dataset": f"members={members}; nonmembers={nonmembers}",
+            "n_members": len(m), "n_nonmembers": len(n),
+            "n_shadow_pool": 0 if shadow_part is None else len(shadow_part),
+            "num_classes": n_classes, "seed": seed, "scaling": scaling,
+            "ids": {"members": m.ids.tolist(), "nonmembers": n.ids.tolist()},
+            "note": "ids are row indices within each input dataset"}
+    result = AuditResult(config=config, environment=output.environment(seed), data=data,
+                         arms=(arm,), timings={})
+    if policy is not None:
+        from dpaudit.gate import evaluate_gate
+
+        result = result.with_verdict(evaluate_gate(result, policy).to_dict())
+    import dataclasses
+
+    result = dataclasses.replace(result, timings={"total": time.perf_counter() - started})
+    out.mkdir(parents=True, exist_ok=True)
+    output.write_outputs(result, [("model", *row) for row in rows], out, report=True)
+    return result
