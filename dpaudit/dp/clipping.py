@@ -157,8 +157,9 @@ def clipped_gradient_sum(model: keras.Model, x: Any, y: Any, loss_fn: Any, *,
         fallback = FallbackTerm(jac)
     reg_grads = None
     if regularization is not None:
-        reg_grads = tape.gradient(regularization, list(plan.variables),
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        reg_grads = [tf.zeros(v.shape, losses.dtype) if g is None else tf.convert_to_tensor(g)
+                     for g, v in zip(tape.gradient(regularization, list(plan.variables)),
+                                     plan.variables)]
     del tape
 
     parts = [t.squared_norms() for t in terms if t is not None]
@@ -217,7 +218,8 @@ def per_example_gradient_norms(model: keras.Model, loss_fn: Any, x: Any, y: Any,
     if len(x) != len(y):
         raise InputError(f"x and y must have the same length, got {len(x)} and {len(y)}")
 
-    @tf.function(reduce_retracing=True)
+    # autograph=False: our Python control flow is static, and errors stay InputError.
+    @tf.function(reduce_retracing=True, autograph=False)
     def norms_of(xb, yb):
         return clipped_gradient_sum(model, xb, yb, fn, l2_norm_clip=None).norms
 
