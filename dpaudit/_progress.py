@@ -36,10 +36,13 @@ class ClickProgress(Progress):
 
     @contextlib.contextmanager
     def model(self, label: str, epochs: int) -> Iterator[Callable[[int], None]]:
+        import sys
+
         import click
 
+        # sys.stderr looked up now: CliRunner (and pytest) swap it at run time.
         with click.progressbar(length=max(1, int(epochs)), label=f"{label:<22}",
-                               width=self._width, file=click.get_text_stream("stderr"),
+                               width=self._width, file=sys.stderr,
                                show_eta=True, show_pos=True) as bar:
             yield bar.update
 
