@@ -184,9 +184,11 @@ def clipped_gradient_sum(model: keras.Model, x: Any, y: Any, loss_fn: Any, *,
                 continue
             kernel, bias = _layer_variables(layer, kind)
             owned = [v for v, on in ((kernel, k_on), (bias, b_on)) if on]
-            by_var.update(zip((id(v) for v in owned), term.clipped_sums(weights, example_weights)))
+            sums_of_layer = term.clipped_sums(weights, example_weights)
+            by_var.update(zip((id(v) for v in owned), sums_of_layer))
         if fallback is not None:
-            by_var.update(zip((id(v) for v in plan.fallback), fallback.clipped_sums(weights, example_weights)))
+            by_var.update(zip((id(v) for v in plan.fallback),
+                              fallback.clipped_sums(weights, example_weights)))
         sums = [by_var[id(v)] if id(v) in by_var else tf.zeros(v.shape, losses.dtype)
                 for v in plan.variables]
     return ClippedSum(sums, norms, num_units, losses, y_pred, reg_grads)

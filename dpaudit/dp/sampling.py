@@ -33,12 +33,11 @@ SAMPLINGS = ("poisson", "shuffle")
 
 
 def steps_per_epoch(dataset_size: int, batch_size: int) -> int:
-    """ceil(N / B), the accountant's convention (dpaudit.accounting.steps_per_epoch)."""
-    try:
-        from dpaudit.accounting import steps_per_epoch as accounting_steps
-    except ImportError:  # accounting not available in this checkout
-        return -(-dataset_size // batch_size)
-    return accounting_steps(dataset_size, batch_size)
+    """ceil(N / B): `dpaudit.accounting.steps_per_epoch`, so training runs what is priced."""
+    # Imported on use: dp_accounting is slow to import and training may not need it.
+    from dpaudit import accounting
+
+    return accounting.steps_per_epoch(dataset_size, batch_size)
 
 
 def poisson_batches(dataset_size: int, batch_size: int, steps: int,

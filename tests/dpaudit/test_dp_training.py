@@ -243,3 +243,18 @@ def test_dp_gradients_in_a_tf_function_use_the_per_step_seed():
     c = step(tf.constant([7, 1], tf.int64))
     np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     assert not np.array_equal(a[0].numpy(), c[0].numpy())
+
+
+def test_epsilon_callback_prices_the_steps_fit_private_took():
+    from dpaudit.dp import EpsilonCallback
+
+    model = make_private(_mlp())
+    model.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.1,
+                                                learning_rate=0.1), loss=LOSS)
+    x, y = _data()
+    callback = EpsilonCallback(dataset_size=40, batch_size=10, noise_multiplier=1.1,
+                               delta=1e-3, sampling="poisson")
+    history = fit_private(model, x, y, batch_size=10, epochs=2, seed=0, callbacks=[callback])
+    assert callback.steps == history.history["steps"] == [4, 8]
+    assert history.history["epsilon"] == callback.epsilons
+    assert 0 < callback.epsilons[0] < callback.epsilons[1]
