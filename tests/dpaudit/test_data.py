@@ -186,3 +186,30 @@ def test_data_module_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_stratified_members_and_nonmembers_share_the_label_histogram():
+    ds = load_dataset("digits")
+    for n in (100, 333):
+        split = split_dataset(ds, n_members=n, seed=3)
+        m = np.bincount(ds.y[split.members], minlength=10)
+        nm = np.bincount(ds.y[split.nonmembers], minlength=10)
+        np.testing.assert_array_equal(m, nm)
+        assert m.sum() == n
+        # Proportional to the class sizes, up to rounding.
+        share = n * np.bincount(ds.y) / len(ds.y)
+        assert np.all(np.abs(m - share) < 1.0 + 1e-9)
+
+
+def test_unstratified_split_is_plain_random():
+    ds = load_dataset("digits")
+    split = split_dataset(ds, n_members=100, seed=3, stratify=False)
+    m = np.bincount(ds.y[split.members], minlength=10)
+    nm = np.bincount(ds.y[split.nonmembers], minlength=10)
+    assert not np.array_equal(m, nm)  # holds for this seed; any seed differs with prob ~1
+
+
+def test_stratify_impossible_says_how_to_fix():
+    ds = load_dataset("digits")
+    with pytest.raises(InputError, match="data.stratify = false"):
+        split_dataset(ds, n_members=898, seed=0, n_shadow_pool=0)
