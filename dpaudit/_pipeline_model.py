@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from dpaudit import _pipeline_output as output
-from dpaudit._pipeline_train import ModelCache, Recipe, derive_seed, load_trainer, predict_proba
+from dpaudit._pipeline_train import (ModelCache, Recipe, derive_seed, load_trainer,
+                                     predict_proba)
 from dpaudit._progress import NullProgress, Progress
 from dpaudit.config import (AttacksConfig, AuditConfig, DataConfig, ModelConfig,
                             OutputConfig, TrainingConfig)
@@ -82,16 +83,6 @@ def _subsample(n: int, limit: int | None, rng: np.random.Generator) -> np.ndarra
     if limit is None or n <= limit:
         return np.arange(n)
     return np.sort(rng.choice(n, size=limit, replace=False))
-
-
-def _as_probabilities(outputs: np.ndarray) -> np.ndarray:
-    rows_ok = np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)
-    if rows_ok:
-        return outputs
-    logger.info("model outputs are not probabilities; applying softmax")
-    shifted = outputs - outputs.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
@@ -158,8 +149,8 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
             shadow_part = Part(x=non.x[take], y=non.y[take], ids=non.ids[take])
             parts["nonmembers"] = Part(x=non.x[keep], y=non.y[keep], ids=non.ids[keep])
 
-    probs_m = _as_probabilities(predict_proba(model, parts["members"].x))
-    probs_n = _as_probabilities(predict_proba(model, parts["nonmembers"].x))
+    probs_m = predict_proba(model, parts["members"].x)
+    probs_n = predict_proba(model, parts["nonmembers"].x)
     n_classes = probs_m.shape[1]
     for role in ("members", "nonmembers"):
         top = int(parts[role].y.max())
@@ -195,7 +186,7 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
             i = next(counter)
             trained = recipe.train(f"shadow-{i}", f"shadow {i}/{attacks.n_shadow}",
                                    x_train, y_train, seed=int(shadow_seed))
-            return _as_probabilities(predict_proba(trained.model, x_eval))
+            return predict_proba(trained.model, x_eval)
 
         shadow_arg = (shadow_part.x, shadow_part.y, train_and_score, attacks.n_shadow,
                       attacks.shadow_per_class)

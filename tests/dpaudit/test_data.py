@@ -206,7 +206,7 @@ def test_unstratified_split_is_plain_random():
     split = split_dataset(ds, n_members=100, seed=3, stratify=False)
     m = np.bincount(ds.y[split.members], minlength=10)
     nm = np.bincount(ds.y[split.nonmembers], minlength=10)
-    assert not np.array_equal(m, nm)  # holds for this seed; any seed differs with prob ~1
+    assert not np.array_equal(m, nm)  # for this seed; equal histograms by chance are rare
 
 
 def test_stratify_impossible_says_how_to_fix():
