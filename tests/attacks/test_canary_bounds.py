@@ -172,7 +172,8 @@ def test_ties_are_broken_by_seed_not_by_label():
 
 
 def test_default_guess_counts():
-    assert default_guess_counts(1000) == ((5, 5), (10, 10), (25, 25), (50, 50), (100, 100))
+    assert default_guess_counts(1000) == ((10, 10), (50, 50), (200, 200))
+    assert default_guess_counts(100) == ((5, 5), (20, 20))
     assert default_guess_counts(4) == ((2, 2),)
     assert default_guess_counts(1) == ((1, 0),)
 
@@ -190,7 +191,7 @@ _MAX_FAILURES = 32
 @pytest.mark.parametrize("epsilon", [1.0, 3.0])
 def test_one_run_sound_on_randomized_response(epsilon):
     # eps-DP randomized response is the worst case of the theorem (W is exactly
-    # Binomial). Measured with these seeds: 9/400 failures (2.3%) at eps 1, 3/400 at eps 3.
+    # Binomial). Measured with these seeds: 19/400 failures (4.75%) at eps 1, 5/400 at eps 3.
     rng = np.random.default_rng(20230508)
     failures = 0
     for trial in range(_TRIALS):
@@ -217,9 +218,9 @@ def test_one_run_sound_on_gaussian_mechanism_with_delta():
         scores, included = _gaussian_canaries(mu, 1000, rng)
         bounds.append(one_run_audit(scores, included, delta=delta,
                                     seed=trial).epsilon_lower_bound)
-    # Measured: max bound 3.7 vs true 10.0 -- no failure in 100 trials.
+    # Measured: max bound 3.45 vs true 10.0 -- no failure in 100 trials.
     assert max(bounds) < true_epsilon
-    # Power: mu = 2 separates well; the median bound is 3.1 with these seeds.
+    # Power: mu = 2 separates well; the median bound is 3.13 with these seeds.
     assert np.median(bounds) > 2.5
 
 
