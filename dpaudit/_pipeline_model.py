@@ -104,7 +104,7 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
       label_column: label column of CSV inputs.
       scaling: "auto" (fixed range of built-in datasets, files as they are) or "none".
       max_examples: evaluate at most this many members and non-members each (seeded).
-      attacks: which attacks and how (default: loss threshold and confidence, plus
+      attacks: which attacks and how (default: loss threshold and modified entropy, plus
         shadow when a shadow recipe is given).
       training: recipe of the shadow models (epochs, batch size, optimizer).
       delta: delta of the empirical epsilon lower bounds.
@@ -158,8 +158,8 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
             raise InputError(f"{role} data has label {top}, but the model outputs only "
                              f"{n_classes} classes (class mismatch)")
 
-    attacks = attacks or AttacksConfig(names=("loss_threshold", "confidence", "shadow")
-                                       if with_shadow else ("loss_threshold", "confidence"))
+    attacks = attacks or AttacksConfig(names=("loss_threshold", "modified_entropy", "shadow")
+                                       if with_shadow else ("loss_threshold", "modified_entropy"))
     if "shadow" in attacks.names and not with_shadow:
         raise InputError("the shadow attack needs --shadow-model NAME or --trainer "
                          "module:function")

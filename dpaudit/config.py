@@ -178,7 +178,7 @@ class AttacksConfig:
     """Which membership-inference attacks run against each arm."""
 
     SECTION: ClassVar[str] = "attacks"
-    names: tuple[str, ...] = _opt(("loss_threshold", "confidence", "shadow"), "strs",
+    names: tuple[str, ...] = _opt(("loss_threshold", "modified_entropy", "shadow"), "strs",
                                   "--attacks", "comma-separated: " + ", ".join(ATTACK_NAMES))
     n_shadow: int = _opt(4, "int", "--shadow-models", "shadow models per arm")
     shadow_per_class: bool = _opt(False, "bool", "--shadow-per-class",

@@ -32,7 +32,7 @@ __all__ = ["attack"]
               show_default=True, help="Number of shadow models.")
 @click.option("--attacks", "attack_names", metavar="NAMES",
               help="Comma-separated: " + ", ".join(ATTACK_NAMES)
-                   + " (default: loss_threshold, confidence, and shadow when a shadow recipe "
+                   + " (default: loss_threshold, modified_entropy, and shadow when a shadow recipe "
                      "is given).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Shadow training epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Shadow training batch size.")
@@ -81,8 +81,8 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
     with_shadow = bool(shadow_model or trainer)
     overrides = {"attacks.n_shadow": n_shadow, "attacks.confidence": confidence,
                  "attacks.names": attack_names or (
-                     "loss_threshold,confidence,shadow" if with_shadow
-                     else "loss_threshold,confidence"),
+                     "loss_threshold,modified_entropy,shadow" if with_shadow
+                     else "loss_threshold,modified_entropy"),
                  "training.epochs": epochs, "training.batch_size": batch_size,
                  "training.learning_rate": learning_rate, "training.optimizer": optimizer}
     if batch_size is not None:  # shadow-pool size is checked against it later

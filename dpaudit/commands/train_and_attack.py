@@ -51,7 +51,7 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
 
     Both arms use the same data, architecture, initial weights and batch sampling; the
     dp arm adds per-example clipping and noise. Each is attacked with membership
-    inference (loss threshold, confidence, shadow models), and the accountant's epsilon
+    inference (loss threshold, modified entropy, shadow models), and the accountant's epsilon
     is set beside what the attacks achieve. Writes results.json, scores.csv,
     report.html and the trained models to the output directory (--out). Running it
     again with the same settings and --out reuses the models already trained.

@@ -57,7 +57,7 @@ def test_audits_a_saved_model(saved, tmp_path, name):
     loaded = load_results(out / "results.json")
     (arm,) = loaded.arms
     assert arm.name == "model" and arm.privacy is None and arm.epsilon is None
-    assert [a.name for a in arm.attacks] == ["loss_threshold", "confidence"]
+    assert [a.name for a in arm.attacks] == ["loss_threshold", "modified_entropy"]
     assert arm.utility.train_accuracy == 1.0  # it memorised its 40 members
     # An overfit model leaks: the loss-threshold AUC is far above chance.
     assert arm.attacks[0].auc > 0.6
@@ -82,7 +82,7 @@ def test_shadow_attack_with_a_zoo_architecture(saved, tmp_path):
                   "--quiet", "--out", str(out))
     assert result.exit_code == 0, result.output
     arm = load_results(out / "results.json").arms[0]
-    assert [a.name for a in arm.attacks] == ["loss_threshold", "confidence", "shadow"]
+    assert [a.name for a in arm.attacks] == ["loss_threshold", "modified_entropy", "shadow"]
     # Half of the 40 non-members became the attacker's shadow pool.
     assert arm.attacks[0].n_nonmembers == 20 and arm.attacks[2].details["n_shadow"] == 1
 

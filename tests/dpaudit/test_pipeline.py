@@ -65,7 +65,7 @@ def test_writes_the_contract_files(first_run):
     assert progress.models == ["baseline target", "baseline shadow 1/1", "dp target",
                                "dp shadow 1/1"]
     for arm in loaded.arms:
-        assert [a.name for a in arm.attacks] == ["loss_threshold", "confidence", "shadow"]
+        assert [a.name for a in arm.attacks] == ["loss_threshold", "modified_entropy", "shadow"]
         assert all(a.n_members == a.n_nonmembers == 30 for a in arm.attacks)
 
 
