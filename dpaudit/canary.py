@@ -72,7 +72,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from dpaudit.errors import InputError
-from dpaudit.results import AttackSummary, ArmResult, AuditResult, PrivacyInfo, Utility
+from dpaudit.results import ArmResult, AttackSummary, AuditResult, PrivacyInfo, Utility
 
 __all__ = ["MODES", "METHODS", "CanaryObservations", "whitebox_observations",
            "blackbox_observations", "summarize_canaries", "run_canary_audit",
