@@ -223,7 +223,15 @@ class Recipe:
         return Trained(model=trained, history=_plain_history(history.history))
 
     def _train_user(self, x: np.ndarray, y: np.ndarray, seed: int) -> Trained:
-        model = self.trainer(x, y, seed=int(seed), private=self.private)  # type: ignore[misc]
+        spec = self.config.model.trainer
+        try:
+            model = self.trainer(x, y, seed=int(seed), private=self.private)  # type: ignore[misc]
+        except InputError as e:
+            raise InputError(f"trainer {spec!r}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - the user's code failing is bad input to us
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise InputError(f"trainer {spec!r} failed on {len(x)} examples of shape "
+                             f"{tuple(x.shape[1:])}: {type(e).__name__}: {first}") from None
         if not hasattr(model, "predict"):
             raise InputError(f"trainer {self.config.model.trainer!r} returned "
                              f"{type(model).__name__}, expected a trained keras.Model")

@@ -246,6 +246,11 @@ class AuditConfig:
         if batch > self.data.n_members:
             raise _Invalid("training.batch_size",
                            f"must be <= data.n_members ({self.data.n_members})", batch)
+        pool = self.data.n_shadow_pool
+        if "shadow" in self.attacks.names and pool is not None and pool // 2 < batch:
+            # Each shadow model trains on half the pool, with the target's batch size.
+            raise _Invalid("data.n_shadow_pool", f"must be >= 2 * training.batch_size "
+                           f"({2 * batch}): each shadow model trains on half of it", pool)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists, not tuples), the form TOML and JSON take."""

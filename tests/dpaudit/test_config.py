@@ -85,6 +85,7 @@ def test_configs_are_frozen():
      "field 'dp.num_microbatches' must divide training.batch_size (10), got 4"),
     ("[dp]\nnum_microbatches = 5\n", "must be unset (one per example) with poisson sampling"),
     ("[training]\nbatch_size = 500\n", "field 'training.batch_size' must be <= data.n_members"),
+    ("[data]\nn_shadow_pool = 30\n", "field 'data.n_shadow_pool' must be >= 2 * training"),
     ("dp = 3\n", "field 'dp' must be a table"),
     ("[dp\n", "a.toml: not valid TOML"),
 ])

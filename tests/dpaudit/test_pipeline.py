@@ -197,6 +197,16 @@ def test_bad_trainer_and_bad_shapes_are_input_errors(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_failing_trainer_is_reported_as_bad_input(tmp_path, monkeypatch):
+    module = tmp_path / "broken_trainer_mod.py"
+    module.write_text("def train(x, y, *, seed, private):\n"
+                      "    raise ValueError('expected 784 features')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InputError, match=r"trainer 'broken_trainer_mod:train' failed on 30 "
+                                         r"examples of shape \(64,\): ValueError: expected 784"):
+        run_audit(tiny(**{"model.trainer": "broken_trainer_mod:train"}), out_dir=tmp_path / "o")
+
+
 def test_policy_verdict_is_stored(tmp_path):
     from dpaudit.gate import Policy
 
