@@ -22,8 +22,11 @@ __all__ = ["check_features", "check_labels", "read_csv", "read_npz", "read_cache
 
 logger = logging.getLogger(__name__)
 
-# The hash Keras' `mnist.load_data` checks; a file with another hash is used as is, with a warning.
+# The hash Keras' `mnist.load_data` checks; a file with another hash is used as is,
+# with a warning.
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+# Files already warned about, so `mnist:train` and `mnist:test` in one run warn once.
+_WARNED: set[str] = set()
 
 
 def check_features(x: Any, source: str) -> np.ndarray:
@@ -165,7 +168,8 @@ def read_cached_mnist():
                          "Copy mnist.npz (keras.datasets.mnist's file) there, or set KERAS_HOME")
     with open(file, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    if digest != MNIST_SHA256:
+    if digest != MNIST_SHA256 and str(file) not in _WARNED:
+        _WARNED.add(str(file))
         logger.warning("%s is not the official MNIST file (sha256 differs); using it as is", file)
     arrays = _load_npz(file, str(file))
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
