@@ -13,6 +13,10 @@ Example:
 
 from attacks.bounds import (EpsilonBound, clopper_pearson_interval,
                             epsilon_from_error_counts, epsilon_lower_bound)
+from attacks.canary_bounds import (GDPAudit, MultiRunAudit, OneRunAudit,
+                                   default_guess_counts, gdp_audit, multi_run_audit,
+                                   one_run_audit, one_run_epsilon_lower_bound,
+                                   one_run_p_value)
 from attacks.confidence import confidence_attack, modified_entropy_attack
 from attacks.gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
 from attacks.loss_threshold import loss_threshold_attack
@@ -26,18 +30,27 @@ __all__ = [
     "AttackMetrics",
     "AttackResult",
     "EpsilonBound",
+    "GDPAudit",
     "MetricWarning",
+    "MultiRunAudit",
+    "OneRunAudit",
     "TrainAndScore",
     "clopper_pearson_interval",
     "confidence_attack",
+    "default_guess_counts",
     "epsilon_from_error_counts",
     "epsilon_lower_bound",
     "epsilon_to_gdp_mu",
     "evaluate",
+    "gdp_audit",
     "gdp_delta",
     "gdp_mu_to_epsilon",
     "loss_threshold_attack",
     "modified_entropy_attack",
+    "multi_run_audit",
+    "one_run_audit",
+    "one_run_epsilon_lower_bound",
+    "one_run_p_value",
     "per_class_auc",
     "roc_curve",
     "score_histogram",
