@@ -16,6 +16,7 @@ data and are added after the noise, at no privacy cost.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,8 +106,49 @@ def clipped_gradient_sum(model: keras.Model, x: Any, y: Any, loss_fn: Any, *,
     contiguous microbatches and each microbatch's MEAN gradient is clipped, as in
     TensorFlow Privacy. With ``l2_norm_clip=None`` only the norms are computed.
     `loss_fn` is a per-example loss as returned by `dpaudit.dp._losses.per_example_loss`.
+
+    An empty batch (Poisson sampling) gives zero sums without running the model:
+    TensorFlow's CPU convolutions return wrongly shaped outputs for empty batches.
     """
     plan = _plan(model)
+    args = (model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sample_weight,
+            training)
+    first = tf.nest.flatten(x)[0]
+    size = first.shape[0] if hasattr(first, "shape") else len(first)
+    if size == 0:
+        return _empty_sum(*args)
+    outputs = getattr(model, "outputs", None)
+    if size is not None or not outputs or tf.executing_eagerly():
+        return _nonempty_sum(*args)
+    fields = [f.name for f in dataclasses.fields(ClippedSum)]
+    as_tuple = lambda result: tuple(getattr(result, f) for f in fields)  # noqa: E731
+    values = tf.cond(tf.shape(first)[0] > 0, lambda: as_tuple(_nonempty_sum(*args)),
+                     lambda: as_tuple(_empty_sum(*args)))
+    return ClippedSum(**dict(zip(fields, values)))
+
+
+def _empty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sample_weight,
+               training) -> ClippedSum:
+    dtype = tf.as_dtype(keras.backend.floatx())
+    y_pred = tf.nest.map_structure(
+        lambda out: tf.zeros([0, *out.shape[1:]], out.dtype), model.outputs)
+    if len(model.outputs) == 1:
+        y_pred = y_pred[0]
+    reg_grads = None
+    if plan.has_regularizers:
+        with tf.GradientTape() as tape:
+            regularization = tf.add_n(model.losses)
+        reg_grads = [tf.zeros(v.shape, dtype) if g is None else tf.convert_to_tensor(g)
+                     for g, v in zip(tape.gradient(regularization, list(plan.variables)),
+                                     plan.variables)]
+    sums = (None if l2_norm_clip is None
+            else [tf.zeros(v.shape, dtype) for v in plan.variables])
+    return ClippedSum(sums, tf.zeros([0], dtype), tf.constant(0, tf.int32),
+                      tf.zeros([0], dtype), y_pred, reg_grads)
+
+
+def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sample_weight,
+                  training) -> ClippedSum:
     persistent = bool(plan.fallback) or plan.has_regularizers
     fast_layers = [(layer, kind) for layer, kind, _, _ in plan.fast]
     with _recording.recording(fast_layers) as sinks:

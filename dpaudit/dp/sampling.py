@@ -116,7 +116,8 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
 
     Returns:
       The Keras History; ``history.history["steps"]`` lists, per epoch, the cumulative
-      number of optimizer steps taken, for the accountant.
+      number of batches processed, i.e. DP-SGD steps for the accountant (a DP model
+      takes a noise-only step on an empty Poisson batch; a plain model skips it).
 
     Example:
         >>> history = fit_private(model, x_train, y_train, batch_size=256, epochs=5,
@@ -171,17 +172,38 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
 
     counter = _StepCounter()
     object.__setattr__(model, "_dp_runtime", runtime)
+    if not private and sampling == "poisson":
+        _skip_empty_batches(model)
     model.train_function = None  # the step reads the runtime when it is traced
     try:
         history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps, shuffle=False,
                             callbacks=[counter, *(callbacks or [])], verbose=verbose)
     finally:
         object.__setattr__(model, "_dp_runtime", None)
+        if "train_step" in model.__dict__:
+            object.__delattr__(model, "train_step")
         model.train_function = None
     history.history["steps"] = list(counter.cumulative)
     logger.info("fit_private: %d steps of %s sampling (N=%d, B=%d)", counter.total, sampling,
                 n, batch_size)
     return history
+
+
+def _skip_empty_batches(model: keras.Model) -> None:
+    """Makes a plain model's train step a no-op on an empty Poisson batch.
+
+    There is nothing to learn from no examples, and TensorFlow's CPU convolutions
+    return wrongly shaped outputs for an empty batch. (DP models take their step, noise
+    only, as the accountant assumes.) Removed again when `fit_private` returns.
+    """
+    original = model.train_step
+
+    def train_step(data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        size = tf.shape(tf.nest.flatten(x)[0])[0]
+        return tf.cond(size > 0, lambda: original(data), model.get_metrics_result)
+
+    object.__setattr__(model, "train_step", train_step)
 
 
 def _runtime(num_microbatches: int | None, n: int, batch_size: int, sampling: str) -> _Runtime:

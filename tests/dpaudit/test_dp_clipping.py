@@ -175,6 +175,26 @@ def test_microbatch_gram_branch_equals_naive_loop(name, monkeypatch):
     test_clipped_sum_equals_naive_loop(name, 3)
 
 
+@pytest.mark.parametrize("depth", [0, 10**6])
+@pytest.mark.parametrize("name", ["conv_valid", "conv_same_stride2", "conv_valid_dilation2"])
+@pytest.mark.parametrize("num_microbatches", [None, 3])
+def test_both_conv_per_example_methods_equal_naive_loop(name, depth, num_microbatches,
+                                                        monkeypatch):
+    # depth 0: grouped filter-gradient convolution everywhere; 10**6: patches everywhere.
+    monkeypatch.setattr(_ghost, "_MAX_PATCH_DEPTH", depth)
+    test_clipped_sum_equals_naive_loop(name, num_microbatches)
+
+
+@pytest.mark.parametrize("depth", [0, 10**6])
+def test_empty_batch_gives_zero_clipped_sum(depth, monkeypatch):
+    monkeypatch.setattr(_ghost, "_MAX_PATCH_DEPTH", depth)
+    model, x, y = _build("conv_ghost")
+    result = clipped_gradient_sum(model, x[:0], y[:0], per_example_loss(LOSS), l2_norm_clip=1.0)
+    assert result.norms.shape == (0,)
+    for total, variable in zip(result.sums, model.trainable_variables):
+        assert total.shape == variable.shape and not np.any(total.numpy())
+
+
 @pytest.mark.parametrize("name", ["dense", "conv_same_stride2", "embedding_dense3d_fallback"])
 def test_every_clipped_example_gradient_has_norm_at_most_clip(name):
     model, x, y = _build(name)

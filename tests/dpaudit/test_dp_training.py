@@ -258,3 +258,21 @@ def test_epsilon_callback_prices_the_steps_fit_private_took():
     assert callback.steps == history.history["steps"] == [4, 8]
     assert history.history["epsilon"] == callback.epsilons
     assert 0 < callback.epsilons[0] < callback.epsilons[1]
+
+
+def test_conv_models_survive_empty_poisson_batches():
+    # TensorFlow's CPU Conv2D mis-shapes empty batches; both arms must still train.
+    x, y = _data((6, 6, 1), n=30)
+    private = make_private(_conv())
+    private.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.0,
+                                                  learning_rate=0.1), loss=LOSS)
+    plain = _conv()
+    plain.compile(optimizer=keras.optimizers.SGD(0.1), loss=LOSS)
+    for model in (private, plain):
+        before = model.get_weights()
+        history = fit_private(model, x, y, batch_size=1, epochs=1, seed=0)
+        assert history.history["steps"] == [30]
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+        assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert int(private.optimizer.iterations) == 30  # noise-only steps included
+    assert 0 < int(plain.optimizer.iterations) < 30  # about (29/30)^30 = 36% skipped
