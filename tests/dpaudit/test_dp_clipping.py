@@ -238,3 +238,17 @@ def test_scalar_loss_is_refused_with_a_hint():
     with pytest.raises(InputError, match="one loss per example"):
         dp_gradients(model, lambda t, p: tf.reduce_mean(LOSS(t, p)), x, y, l2_norm_clip=1.0,
                      noise_multiplier=0.0)
+
+
+class _AddsLoss(keras.layers.Layer):
+    def call(self, inputs):
+        self.add_loss(tf.reduce_mean(inputs))  # couples the examples of a batch
+        return inputs
+
+
+def test_batch_dependent_add_loss_is_refused():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(_AddsLoss()(inputs)))
+    with pytest.raises(InputError, match="add_loss"):
+        dp_gradients(model, LOSS, np.ones((2, 4), "float32"), np.zeros(2), l2_norm_clip=1.0,
+                     noise_multiplier=0.0)
