@@ -78,10 +78,18 @@ class _StepCounter(keras.callbacks.Callback):
             logs["steps"] = self.total
 
 
-def _seeds(seed: int | None) -> tuple[np.random.Generator, int | None]:
+def _seeds(seed: int | None, start_step: int) -> tuple[np.random.Generator, int | None]:
+    """Sampling generator and noise seed from `seed`.
+
+    The sampling stream also depends on the optimizer's step count at the start, so a
+    second `fit_private` call with the same seed (training in chunks) draws fresh
+    batches: the accountant assumes every step samples independently. The noise stream
+    already depends on the step (see `DPModel`).
+    """
     if seed is None:
         return np.random.default_rng(), None
-    sampling_seq, noise_seq = np.random.SeedSequence(seed).spawn(2)
+    noise_seq = np.random.SeedSequence([seed, 0])
+    sampling_seq = np.random.SeedSequence([seed, 1, start_step])
     hi, lo = noise_seq.generate_state(2, np.uint32)
     return np.random.default_rng(sampling_seq), (int(hi) << 30) ^ int(lo)
 
@@ -150,7 +158,7 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
     if private and is_dp_optimizer(opt):
         runtime = _runtime(opt.num_microbatches, n, batch_size, sampling)
 
-    rng, noise_seed = _seeds(seed)
+    rng, noise_seed = _seeds(seed, int(opt.iterations))
     if private and is_dp_optimizer(opt) and noise_seed is not None:
         opt.noise_seed = noise_seed
     steps = steps_per_epoch(n, batch_size)

@@ -276,3 +276,33 @@ def test_conv_models_survive_empty_poisson_batches():
         assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert int(private.optimizer.iterations) == 30  # noise-only steps included
     assert 0 < int(plain.optimizer.iterations) < 30  # about (29/30)^30 = 36% skipped
+
+
+def test_training_in_chunks_with_one_seed_samples_fresh_batches(monkeypatch):
+    # The accountant assumes each step samples independently: a second fit_private call
+    # with the same seed must not replay the first call's batches.
+    from dpaudit.dp import sampling
+
+    batches = []
+    original = sampling.poisson_batches
+
+    def recording(*args):
+        for idx in original(*args):
+            batches.append(idx.tolist())
+            yield idx
+
+    monkeypatch.setattr(sampling, "poisson_batches", recording)
+    model = make_private(_mlp())
+    model.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.0),
+                  loss=LOSS)
+    x, y = _data()
+    fit_private(model, x, y, batch_size=10, epochs=1, seed=5)
+    first, batches[:] = list(batches), []
+    fit_private(model, x, y, batch_size=10, epochs=1, seed=5)
+    assert len(first) == len(batches) == 4 and first != batches
+    fresh = make_private(_mlp())
+    fresh.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.0),
+                  loss=LOSS)
+    batches[:] = []
+    fit_private(fresh, x, y, batch_size=10, epochs=1, seed=5)
+    assert batches == first  # same seed, same starting step: same batches
