@@ -7,6 +7,7 @@ Exit codes follow DESIGN.md: 0 ok, 1 gate failed, 2 bad input, 3 internal error.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -20,6 +21,9 @@ from dpaudit.errors import (EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERNAL, Gat
                             InputError)
 
 __all__ = ["cli", "main"]
+
+# Commands that train or load Keras models; the others never import TensorFlow.
+_TENSORFLOW_COMMANDS = frozenset({"train-and-attack", "attack", "canary-audit", "suggest-clip"})
 
 # command name -> "module:attribute"
 _COMMANDS = {
@@ -54,7 +58,10 @@ class _DPAuditGroup(click.Group):
             if e.name == module_name:  # command not built yet in this checkout
                 return None
             raise
-        return getattr(module, attr)
+        command = getattr(module, attr)
+        if name in _TENSORFLOW_COMMANDS:
+            _quiet_tensorflow_start(command)
+        return command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -96,6 +103,43 @@ def cli(ctx: click.Context, debug: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+
+
+def _quiet_tensorflow_start(command: click.Command) -> None:
+    """Makes `command` load TensorFlow quietly before it runs (after its options parse,
+    so `--help` stays fast). With --debug, TensorFlow's own output is left alone."""
+    callback = command.callback
+    if callback is None or getattr(callback, "_quiet_tensorflow", False):
+        return
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        if not (click.get_current_context().find_root().obj or {}).get("debug"):
+            _import_tensorflow_quietly()
+        return callback(*args, **kwargs)
+
+    run._quiet_tensorflow = True
+    command.callback = run
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its C++ start-up banner (absl, oneDNN) kept off stderr.
+
+    TensorFlow 2.21 prints those lines from C++ whatever TF_CPP_MIN_LOG_LEVEL says, so
+    the only way to keep a command's output readable is to mute file descriptor 2
+    while the library loads. An import error still surfaces as a Python exception.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def main() -> None:
