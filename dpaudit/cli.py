@@ -41,7 +41,7 @@ class _DPAuditGroup(click.Group):
     """Loads commands lazily and maps dpaudit's errors to exit codes."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in _COMMANDS if self._load(name) is not None)
+        return sorted(_COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return self._load(name)
@@ -52,13 +52,7 @@ class _DPAuditGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:  # command not built yet in this checkout
-                return None
-            raise
-        command = getattr(module, attr)
+        command = getattr(importlib.import_module(module_name), attr)
         if name in _TENSORFLOW_COMMANDS:
             _quiet_tensorflow_start(command)
         return command

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dpaudit.config import ATTACK_NAMES, OPTIMIZERS
-from dpaudit.errors import GateFailed
+from dpaudit.commands._common import finish_run, load_policy_option, quiet_third_party_logs
 
 __all__ = ["attack"]
 
@@ -91,15 +91,8 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
     attacks_config: AttacksConfig = partial.attacks
     training = partial.training if any(v is not None for v in
                                        (epochs, batch_size, learning_rate, optimizer)) else None
-    policy = None
-    if policy_path is not None:
-        from dpaudit.gate import load_policy
-
-        policy = load_policy(policy_path)
-    from dpaudit.commands.train_and_attack import (_print_contradictions,
-                                                   _quiet_third_party_logs, summary_table)
-
-    _quiet_third_party_logs()
+    policy = load_policy_option(policy_path)
+    quiet_third_party_logs()
     from dpaudit.pipeline import audit_model
 
     result = audit_model(model_path, members=members, nonmembers=nonmembers,
@@ -108,16 +101,4 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
                          attacks=attacks_config, training=training, delta=delta, seed=seed,
                          out_dir=out_dir, progress=NullProgress() if quiet else ClickProgress(),
                          policy=policy)
-    if not quiet:
-        click.echo(summary_table(result))
-        click.echo(f"results: {out_dir / 'results.json'}")
-        if (out_dir / "report.html").is_file():
-            click.echo(f"report:  {out_dir / 'report.html'}")
-    _print_contradictions(result)
-    if result.verdict is not None:
-        from dpaudit.gate import Verdict
-
-        verdict = Verdict.from_dict(result.verdict)
-        click.echo(verdict.format_text())
-        if not verdict.passed:
-            raise GateFailed()
+    finish_run(result, out_dir, quiet=quiet)

@@ -7,15 +7,14 @@ parses, prints and sets the exit code.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dpaudit.commands.train_and_attack import (_print_contradictions,
-                                               _quiet_third_party_logs, _setting_options)
-from dpaudit.errors import GateFailed
+from dpaudit.commands._common import (config_from_options, finish_run, fmt,
+                                      load_policy_option, quiet_third_party_logs,
+                                      setting_options)
 
 __all__ = ["canary_audit"]
 
@@ -44,7 +43,7 @@ __all__ = ["canary_audit"]
               help="Also apply this gate policy (see dpaudit gate). Without one, only the "
                    "DP consistency check runs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
-@_setting_options
+@setting_options
 def canary_audit(config_path: Path | None, mode: str, num_canaries: int | None, runs: int,
                  method: str, policy_path: Path | None, quiet: bool, **settings: Any) -> None:
     """Audit the DP guarantee with canaries: can the accountant's epsilon be refuted?
@@ -60,50 +59,28 @@ def canary_audit(config_path: Path | None, mode: str, num_canaries: int | None, 
     policy failed, 2 bad input, 3 internal error.
     """
     from dpaudit._progress import ClickProgress, NullProgress
-    from dpaudit.config import load_config
 
-    overrides = {key.removeprefix("setting__").replace("__", "."): value
-                 for key, value in settings.items()}
-    config = load_config(config_path, overrides)
-    policy = None
-    if policy_path is not None:
-        from dpaudit.gate import load_policy
-
-        policy = load_policy(policy_path)
-
-    _quiet_third_party_logs()
+    config = config_from_options(config_path, settings)
+    policy = load_policy_option(policy_path)
+    quiet_third_party_logs()
     from dpaudit.canary import run_canary_audit
-    from dpaudit.gate import Verdict
 
     progress = NullProgress() if quiet else ClickProgress()
     result = run_canary_audit(config, mode=mode, method=method, num_canaries=num_canaries,
                               runs=runs, progress=progress, policy=policy)
-    arm = result.arm("dp")
-    if not quiet:
-        click.echo(_summary(arm))
-        click.echo(f"results: {Path(config.output.dir) / 'results.json'}")
-    _print_contradictions(result)
-    verdict = Verdict.from_dict(result.verdict)
-    if not quiet or not verdict.passed:
-        click.echo(verdict.format_text())
-    if not verdict.passed:
-        raise GateFailed()
+    # The verdict is always there: without a policy the gate runs its DP consistency check.
+    finish_run(result, Path(config.output.dir), quiet=quiet, summary=_summary(result.arm("dp")))
 
 
 def _summary(arm: Any) -> str:
     theory = arm.epsilon
-    lines = [f"accountant epsilon: {_fmt(theory)} (delta {arm.privacy.delta:g})"]
+    lines = [f"accountant epsilon: {fmt(theory)} (delta {arm.privacy.delta:g})"]
     for attack in arm.attacks:
         d = attack.details
         verdict = ("CONTRADICTS the accountant" if theory is not None
                    and attack.epsilon_lower_bound > theory else "below the accountant")
-        lines.append(f"{attack.name}: epsilon >= {_fmt(attack.epsilon_lower_bound)} "
+        lines.append(f"{attack.name}: epsilon >= {fmt(attack.epsilon_lower_bound)} "
                      f"(confidence {attack.confidence:g}; {d.get('num_canaries')} canaries x "
                      f"{d.get('runs')} runs) -- {verdict}")
     return "\n".join(lines)
 
-
-def _fmt(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "n/a"
-    return f"{value:.3f}"
