@@ -116,9 +116,8 @@ class CanaryObservations:
     @property
     def epsilon(self) -> float:
         """The accountant's epsilon to hold the evidence against (tighter of RDP/PLD)."""
-        values = [e for e in (self.privacy.epsilon_pld, self.privacy.epsilon_rdp)
-                  if e is not None and not math.isnan(e)]
-        return min(values) if values else math.inf
+        epsilon = self.privacy.epsilon
+        return math.inf if epsilon is None else epsilon
 
 
 def default_num_canaries(mode: str) -> int:

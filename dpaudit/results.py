@@ -97,6 +97,17 @@ class PrivacyInfo:
     accounting_note: str = ""
     epsilon_per_epoch: Sequence[float] = ()
 
+    @property
+    def epsilon(self) -> float | None:
+        """The epsilon to hold evidence against: the tighter of RDP and PLD.
+
+        Both are valid upper bounds on the same mechanism, so the smaller one is the
+        claim an attack must not beat. None when neither was computed.
+        """
+        values = [e for e in (self.epsilon_pld, self.epsilon_rdp)
+                  if e is not None and not math.isnan(e)]
+        return min(values) if values else None
+
 
 @dataclass(frozen=True)
 class Utility:
@@ -120,12 +131,8 @@ class ArmResult:
 
     @property
     def epsilon(self) -> float | None:
-        """The theoretical epsilon to hold evidence against: the tighter of RDP/PLD."""
-        if self.privacy is None:
-            return None
-        values = [e for e in (self.privacy.epsilon_pld, self.privacy.epsilon_rdp)
-                  if e is not None and not math.isnan(e)]
-        return min(values) if values else None
+        """The theoretical epsilon to hold evidence against (see PrivacyInfo.epsilon)."""
+        return None if self.privacy is None else self.privacy.epsilon
 
     def best_attack(self) -> AttackSummary | None:
         """The attack with the highest AUC (NaN AUCs ignored)."""
