@@ -141,4 +141,8 @@ def make_private(model: keras.Model) -> DPModel:
             f"make_private needs a model whose inputs are known: {model.name!r} is "
             f"{'an unbuilt Sequential' if isinstance(model, keras.Sequential) else 'subclassed'}"
             "; give it a keras.Input, or build the network as DPModel/DPSequential directly")
-    return DPModel(inputs=inputs, outputs=outputs, name=f"{model.name}_private")
+    # Single tensors rather than one-element lists, so calling the model on a plain
+    # array matches its input structure (Keras warns otherwise).
+    return DPModel(inputs=inputs[0] if len(inputs) == 1 else inputs,
+                   outputs=outputs[0] if len(outputs) == 1 else outputs,
+                   name=f"{model.name}_private")
