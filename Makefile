@@ -21,9 +21,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-## Speed benchmarks (not part of the tests).
+## Speed and tightness benchmarks (not part of the tests).
 bench: install
 	$(BIN)/python benchmarks/dp_step.py
+	$(BIN)/python benchmarks/report_speed.py
+	$(BIN)/python benchmarks/canary_tightness.py --quick
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
