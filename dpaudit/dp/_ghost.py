@@ -25,6 +25,7 @@ microbatch is handled as one "example" whose rows are its examples' rows.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -101,13 +102,31 @@ def _conv_per_example(layer, a: tf.Tensor, z: tf.Tensor, g: tf.Tensor) -> tf.Ten
     """
     kh, kw = layer.kernel_size
     c, p = a.shape[-1], g.shape[-1]
-    if kh * kw * c <= _MAX_PATCH_DEPTH:
+    if kh * kw * c <= _MAX_PATCH_DEPTH or not _grouped_filter_gradient_available():
         return tf.matmul(_conv_patches(layer, a, z), _rows(g, _static_prod(g.shape[1:-1]), p))
     b = tf.shape(a)[0]
     inputs = tf.reshape(tf.transpose(a, [1, 2, 0, 3]), [1, a.shape[1], a.shape[2], -1])
     grads = tf.reshape(tf.transpose(g, [1, 2, 0, 3]), [1, g.shape[1], g.shape[2], -1])
     kernel = _conv_filter_gradient(layer, inputs, grads, tf.stack([kh, kw, c, b * p]))
     return tf.transpose(tf.reshape(kernel, [kh * kw * c, b, p]), [1, 0, 2])
+
+
+@functools.cache
+def _grouped_filter_gradient_available() -> bool:
+    """Whether this TensorFlow build computes grouped Conv2DBackpropFilter on its device.
+
+    oneDNN's CPU kernel does (the default on x86 Linux); TensorFlow's Eigen kernel, used
+    when TF_ENABLE_ONEDNN_OPTS=0 and on some platforms, rejects grouped filters. One
+    tiny eager call decides, once per process; the patches path works everywhere.
+    """
+    with tf.init_scope():
+        try:
+            tf.raw_ops.Conv2DBackpropFilter(
+                input=tf.zeros([1, 3, 3, 2]), filter_sizes=[2, 2, 1, 2],
+                out_backprop=tf.zeros([1, 2, 2, 2]), strides=[1, 1, 1, 1], padding="VALID")
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            return False
+    return True
 
 
 @dataclass

@@ -252,3 +252,37 @@ def test_batch_dependent_add_loss_is_refused():
     with pytest.raises(InputError, match="add_loss"):
         dp_gradients(model, LOSS, np.ones((2, 4), "float32"), np.zeros(2), l2_norm_clip=1.0,
                      noise_multiplier=0.0)
+
+
+_WITHOUT_ONEDNN = """
+import numpy as np, keras, tensorflow as tf
+from dpaudit.dp import per_example_gradient_norms
+from dpaudit.dp._ghost import _grouped_filter_gradient_available
+from dpaudit.models import build_model
+assert not _grouped_filter_gradient_available()
+model = build_model("cnn", input_shape=(28, 28, 1), num_classes=10, seed=0)
+x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+y = np.array([0, 3, 7])
+loss = keras.losses.SparseCategoricalCrossentropy(reduction="none")
+fast = per_example_gradient_norms(model, loss, x, y)
+naive = []
+for i in range(3):
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(loss(y[i:i + 1], model(x[i:i + 1], training=True)))
+    grads = tape.gradient(value, model.trainable_variables)
+    naive.append(np.sqrt(sum(float(tf.reduce_sum(g * g)) for g in grads)))
+np.testing.assert_allclose(fast, naive, rtol=1e-4)
+"""
+
+
+def test_conv_clipping_works_without_onednn():
+    """TensorFlow's Eigen kernels (TF_ENABLE_ONEDNN_OPTS=0, some platforms) have no
+    grouped filter gradient: the conv fast path must fall back, not crash."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_ONEDNN], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
