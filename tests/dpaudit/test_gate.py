@@ -246,7 +246,7 @@ def test_the_example_policy_loads_and_judges_an_audit():
     verdict = evaluate_gate(_result(), policy)
     assert verdict.passed, verdict.format_text()
     assert {o.rule for o in verdict.rules if o.arm == "dp"} >= {
-        "max_epsilon", "max_auc", "max_tpr_at_fpr[0.01]", "min_test_accuracy", CONSISTENCY_RULE}
+        "max_epsilon", "max_auc", "max_tpr_at_fpr[0.1]", "min_test_accuracy", CONSISTENCY_RULE}
 
 
 @pytest.mark.parametrize("text, fragment", [
