@@ -118,7 +118,9 @@ _DOC = """{base} with DP-SGD's parameters (TensorFlow Privacy's `{name}`).
         clipped (TensorFlow Privacy's meaning; the accountant must know, see
         dpaudit.accounting).
       noise_seed: seed of the noise stream (reproducible runs); None draws an
-        unpredictable one. `fit_private(seed=...)` sets it from its own seed.
+        unpredictable one. `fit_private(seed=...)` sets it from its own seed. The DP
+        guarantee assumes the noise is secret: anyone who knows the seed can recompute
+        and subtract it, so keep seeds of models that ship private (or pass None).
       **kwargs: the base optimizer's arguments, e.g. ``learning_rate``.
 
     Reference: Abadi et al., "Deep Learning with Differential Privacy", CCS 2016.
