@@ -6,9 +6,12 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Any, Iterator
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path"]
+from dpaudit.errors import InputError
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "read_text_input",
+           "read_toml_input"]
 
 
 @contextlib.contextmanager
@@ -52,3 +55,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Writes `text` (UTF-8) to `path` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_text_input(path: str | os.PathLike, what: str) -> str:
+    """Reads a user's UTF-8 file; InputError naming the file and `what` it should be."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read {what} ({e})") from None
+
+
+def read_toml_input(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """Reads a user's TOML file (config, policy); errors name the file and the line."""
+    import tomllib
+
+    try:
+        return tomllib.loads(read_text_input(path, what))
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML ({e})") from None

@@ -27,11 +27,10 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
+from dpaudit._io import read_toml_input
 from dpaudit.errors import InputError
 from dpaudit.results import FPR_LEVELS
 
@@ -271,18 +270,7 @@ def load_policy(path: str | os.PathLike) -> Policy:
     Example:
       >>> policy = load_policy("examples/policy.toml")  # doctest: +SKIP
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: policy file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read policy file ({e})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: not valid TOML ({e})") from None
-    return Policy.from_mapping(raw, source=str(path))
+    return Policy.from_mapping(read_toml_input(path, "policy file"), source=str(path))
 
 
 def _rules_from_table(table: Any, prefix: str, source: str) -> RuleSet:

@@ -21,11 +21,11 @@ import dataclasses
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from dpaudit._io import read_toml_input
 from dpaudit.errors import InputError
 
 __all__ = ["ATTACK_NAMES", "OPTIMIZERS", "SAMPLINGS", "DEFAULT_NOISE_MULTIPLIER", "DataConfig",
@@ -299,14 +299,7 @@ def load_config(path: str | Path | None = None,
     source = "config"
     if path is not None:
         source = str(path)
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(f"{path}: config file not found") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: cannot read config file ({e})") from None
-        except tomllib.TOMLDecodeError as e:
-            raise InputError(f"{path}: not valid TOML ({e})") from None
+        raw = read_toml_input(path, "config file")
     sources: dict[str, str] = {}
     for key, value in (overrides or {}).items():
         if value is None:

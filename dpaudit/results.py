@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dpaudit._io import atomic_write_text
+from dpaudit._io import atomic_write_text, read_text_input
 from dpaudit.errors import InputError
 
 __all__ = [
@@ -229,13 +229,7 @@ def load_results(path: str | os.PathLike) -> AuditResult:
     """Reads a results.json; raises InputError naming the file on any problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: results file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read results file ({e})") from None
-    try:
-        raw = json.loads(text)
+        raw = json.loads(read_text_input(path, "results file"))
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
     if not isinstance(raw, dict):
