@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,12 @@ def load_keras_model(path: str | Path):
     import keras
 
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with warnings.catch_warnings():
+            # Keras-2 .h5 files (e.g. the Syft-Keras tutorial's) declare `input_shape`
+            # on their first layer; Keras 3 reads it fine but warns about the style.
+            warnings.filterwarnings("ignore", message=r"Do not pass an `input_shape`",
+                                    category=UserWarning)
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # noqa: BLE001 - any failure here means "not a usable model"
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"{path}: not a loadable Keras model ({reason[:200]})") from None

@@ -139,3 +139,15 @@ def test_attack_audits_the_legacy_file(data, model, tmp_path):
     assert arm.utility.test_accuracy == pytest.approx(
         float(np.mean(probs[0].argmax(axis=1) == y_n)))
     assert arm.utility.train_accuracy > 0.5  # trained, not a random net
+
+
+def test_loading_the_legacy_file_raises_no_style_warning():
+    import warnings
+
+    from dpaudit._pipeline_model import load_keras_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_keras_model(FIXTURE)
+    assert not [w for w in caught if "input_shape" in str(w.message)], \
+        [str(w.message) for w in caught]
