@@ -9,13 +9,17 @@ milliseconds per step of
   (per-example clipping, noise_multiplier 1.1, num_microbatches None);
 
 both over the same fixed batches (no shuffling, so both run the same Keras loop), after
-a warm-up epoch, as the median over repeats of (epoch time / steps). Repeats of the two
+a warm-up epoch, as the median over repeats of (epoch time / steps). Both arms read the
+same tf.data pipeline with autotuning off: on a 2-core machine the autotuner's thread
+decisions flipped whole epochs of the conv net's DP step between ~18 and ~33 ms/step
+(measured), which measures the autotuner rather than the step. `--autotune` feeds
+`fit` plain arrays instead (Keras' default, autotuned pipeline). Repeats of the two
 arms alternate so that background load hits both alike. Prints one JSON object per
 configuration: model, batch_size, plain_ms, dp_ms, ratio (dp_ms / plain_ms), plus
 the minima over repeats, steps, repeats, and the 1-minute load average and CPU count
 (other processes on the machine inflate both arms, and the DP step more).
 
-    python benchmarks/dp_step.py [--repeats 9] [--steps 40] [--models mlp,cnn]
+    python benchmarks/dp_step.py [--repeats 9] [--steps 40] [--models mlp,cnn] [--autotune]
 """
 
 from __future__ import annotations
@@ -45,13 +49,23 @@ def _data(model_name: str, n: int, seed: int):
     return x, rng.integers(0, 10, n).astype("int64")
 
 
-def _time_epoch(model, x, y, batch_size: int) -> float:
+def _time_epoch(model, x, y, batch_size: int, *, autotune: bool = False) -> float:
+    import tensorflow as tf
+
+    if autotune:
+        data = {"x": x, "y": y, "batch_size": batch_size}
+    else:
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        data = {"x": tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+                .with_options(options)}
     start = time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    model.fit(**data, epochs=1, shuffle=False, verbose=0)
     return time.perf_counter() - start
 
 
-def bench(model_name: str, batch_size: int, *, steps: int, repeats: int) -> dict:
+def bench(model_name: str, batch_size: int, *, steps: int, repeats: int,
+          autotune: bool = False) -> dict:
     import keras
 
     from dpaudit.dp import DPKerasSGDOptimizer, make_private
@@ -69,18 +83,18 @@ def bench(model_name: str, batch_size: int, *, steps: int, repeats: int) -> dict
     dp.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.1,
                                              learning_rate=0.01, noise_seed=0), loss=loss)
     for model in (plain, dp):  # warm-up: tracing and first-call allocations
-        _time_epoch(model, x, y, batch_size)
+        _time_epoch(model, x, y, batch_size, autotune=autotune)
     plain_s, dp_s = [], []
     for _ in range(repeats):
-        plain_s.append(_time_epoch(plain, x, y, batch_size) / steps)
-        dp_s.append(_time_epoch(dp, x, y, batch_size) / steps)
+        plain_s.append(_time_epoch(plain, x, y, batch_size, autotune=autotune) / steps)
+        dp_s.append(_time_epoch(dp, x, y, batch_size, autotune=autotune) / steps)
     plain_ms = 1e3 * statistics.median(plain_s)
     dp_ms = 1e3 * statistics.median(dp_s)
     return {"model": model_name, "batch_size": batch_size, "plain_ms": round(plain_ms, 3),
             "dp_ms": round(dp_ms, 3), "ratio": round(dp_ms / plain_ms, 3),
             # Minima are less sensitive to other processes sharing the CPU.
             "plain_min_ms": round(1e3 * min(plain_s), 3), "dp_min_ms": round(1e3 * min(dp_s), 3),
-            "steps": steps, "repeats": repeats,
+            "steps": steps, "repeats": repeats, "tf_data_autotune": autotune,
             "load_avg_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
 
 
@@ -90,10 +104,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="steps per timed epoch")
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--batch-sizes", default="64,256")
+    parser.add_argument("--autotune", action="store_true",
+                        help="feed fit plain arrays (Keras' autotuned tf.data pipeline)")
     args = parser.parse_args()
     for name in args.models.split(","):
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-            print(json.dumps(bench(name, batch_size, steps=args.steps, repeats=args.repeats)),
+            print(json.dumps(bench(name, batch_size, steps=args.steps, repeats=args.repeats,
+                                   autotune=args.autotune)),
                   flush=True)
 
 
