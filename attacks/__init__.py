@@ -4,26 +4,27 @@ Numpy arrays in, numpy arrays out; this package never imports TensorFlow. Attack
 need trained models (shadow models) receive a `train_and_score` callable instead.
 
 Example:
-    >>> import numpy as np, attacks
+    >>> import numpy as np
+    >>> from dpaudit import attacks
     >>> losses = np.r_[np.full(50, 0.1), np.full(50, 1.0)]
     >>> result = attacks.loss_threshold_attack(losses, np.arange(100) < 50)
     >>> result.metrics.auc
     1.0
 """
 
-from attacks.bounds import (EpsilonBound, clopper_pearson_interval,
+from .bounds import (EpsilonBound, clopper_pearson_interval,
                             epsilon_from_error_counts, epsilon_lower_bound)
-from attacks.canary_bounds import (GDPAudit, MultiRunAudit, OneRunAudit,
+from .canary_bounds import (GDPAudit, MultiRunAudit, OneRunAudit,
                                    default_guess_counts, gdp_audit, multi_run_audit,
                                    one_run_audit, one_run_epsilon_lower_bound,
                                    one_run_p_value)
-from attacks.confidence import confidence_attack, modified_entropy_attack
-from attacks.gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
-from attacks.loss_threshold import loss_threshold_attack
-from attacks.metrics import (FPR_LEVELS, AttackMetrics, MetricWarning, evaluate,
+from .confidence import confidence_attack, modified_entropy_attack
+from .gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
+from .loss_threshold import loss_threshold_attack
+from .metrics import (FPR_LEVELS, AttackMetrics, MetricWarning, evaluate,
                              per_class_auc, roc_curve, score_histogram)
-from attacks.results import AttackResult
-from attacks.shadow import TrainAndScore, shadow_attack
+from .results import AttackResult
+from .shadow import TrainAndScore, shadow_attack
 
 __all__ = [
     "FPR_LEVELS",

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
-from attacks._validation import (_real, as_membership, as_scores, check_int, check_probability,
+from ._validation import (_real, as_membership, as_scores, check_int, check_probability,
                                  check_same_length, check_seed)
 
 __all__ = [
@@ -406,7 +406,7 @@ def multi_run_audit(scores: ArrayLike, is_member: ArrayLike, *, delta: float = 1
     Returns:
       MultiRunAudit.
     """
-    from attacks.metrics import epsilon_from_error_counts
+    from .metrics import epsilon_from_error_counts
 
     scores = as_scores("scores", scores)
     is_member = as_membership("is_member", is_member)
@@ -471,7 +471,7 @@ def _choose_threshold(scores: np.ndarray, is_member: np.ndarray, *, delta: float
 
     Every distinct score is a candidate; ties in the bound go to the larger TPR - FPR.
     """
-    from attacks.metrics import epsilon_from_error_counts
+    from .metrics import epsilon_from_error_counts
 
     n_pos, n_neg = int(is_member.sum()), int((~is_member).sum())
     if n_pos == 0 or n_neg == 0:
@@ -510,7 +510,7 @@ def gdp_audit(scores: ArrayLike, is_member: ArrayLike, *, delta: float = 1e-5,
     Returns:
       GDPAudit.
     """
-    from attacks.metrics import gdp_mu_to_epsilon
+    from .metrics import gdp_mu_to_epsilon
 
     scores = as_scores("scores", scores)
     is_member = as_membership("is_member", is_member)

@@ -14,10 +14,10 @@ from typing import Any
 
 from numpy.typing import ArrayLike
 
-from attacks._probs import modified_entropy, true_class_probs
-from attacks._validation import as_labels, as_membership, as_probs, check_same_length
-from attacks.metrics import evaluate
-from attacks.results import AttackResult
+from ._probs import modified_entropy, true_class_probs
+from ._validation import as_labels, as_membership, as_probs, check_same_length
+from .metrics import evaluate
+from .results import AttackResult
 
 __all__ = ["confidence_attack", "modified_entropy_attack"]
 

@@ -25,7 +25,7 @@ import math
 
 from scipy import optimize, special
 
-from attacks._validation import _real
+from ._validation import _real
 
 __all__ = ["gdp_delta", "gdp_mu_to_epsilon", "epsilon_to_gdp_mu"]
 

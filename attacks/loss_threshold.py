@@ -13,9 +13,9 @@ from typing import Any
 
 from numpy.typing import ArrayLike
 
-from attacks._validation import as_membership, as_scores, check_same_length
-from attacks.metrics import evaluate
-from attacks.results import AttackResult
+from ._validation import as_membership, as_scores, check_same_length
+from .metrics import evaluate
+from .results import AttackResult
 
 __all__ = ["loss_threshold_attack"]
 

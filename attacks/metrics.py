@@ -40,11 +40,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from attacks._validation import (as_membership, as_scores, check_int, check_probability,
+from ._validation import (as_membership, as_scores, check_int, check_probability,
                                  check_same_length, check_seed)
-from attacks.bounds import (EpsilonBound, clopper_pearson_interval,
+from .bounds import (EpsilonBound, clopper_pearson_interval,
                             epsilon_from_error_counts, epsilon_lower_bound)
-from attacks.gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
+from .gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
 
 __all__ = [
     "FPR_LEVELS",

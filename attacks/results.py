@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from attacks.metrics import AttackMetrics
+from .metrics import AttackMetrics
 
 __all__ = ["AttackResult"]
 

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from attacks._probs import cross_entropy, true_class_probs
-from attacks._validation import (as_labels, as_membership, as_probs, check_int,
+from ._probs import cross_entropy, true_class_probs
+from ._validation import (as_labels, as_membership, as_probs, check_int,
                                  check_same_length, check_seed)
-from attacks.metrics import evaluate
-from attacks.results import AttackResult
+from .metrics import evaluate
+from .results import AttackResult
 
 __all__ = ["shadow_attack", "TrainAndScore"]
 

@@ -109,7 +109,7 @@ def main() -> None:
 
         start = time.perf_counter()
         from dpaudit.results import load_results
-        from reports import render_html, write_report
+        from dpaudit.reports import render_html, write_report
 
         result = load_results(results)
         write_report(result, out)

@@ -90,7 +90,7 @@ def write_outputs(result: AuditResult, score_rows: list, out: Path, *, report: b
 def write_report(result: AuditResult, path: Path) -> Path | None:
     """The HTML report via reports.write_report; skipped with a log line if unavailable."""
     try:
-        from reports import write_report as _write
+        from dpaudit.reports import write_report as _write
     except ImportError:
         logger.warning("report.html skipped: the reports package has no write_report yet")
         return None

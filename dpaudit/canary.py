@@ -272,7 +272,7 @@ def summarize_canaries(observations: CanaryObservations, *, method: str = "one-r
       A list of AttackSummary: one for one-run and black-box multi-run; for white-box
       multi-run, the Clopper-Pearson bound and the Gaussian-DP bound.
     """
-    from attacks import canary_bounds
+    from dpaudit.attacks import canary_bounds
 
     _check_choice("method", method, METHODS)
     obs = observations
@@ -334,7 +334,7 @@ def summarize_canaries(observations: CanaryObservations, *, method: str = "one-r
 def _summary(name: str, obs: CanaryObservations, bound: float, how: str, confidence: float,
              delta: float, seed: int, details: Mapping[str, Any]) -> AttackSummary:
     """An AttackSummary with the canary bound in place of evaluate()'s generic one."""
-    import attacks
+    from dpaudit import attacks
 
     from dpaudit.summaries import summarize_attack
 

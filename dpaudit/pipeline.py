@@ -225,7 +225,7 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
     Returns:
       The AttackSummary list and scores.csv rows (attack, example id, is_member, score).
     """
-    import attacks
+    from dpaudit import attacks
 
     probs = np.concatenate([probs_members, probs_nonmembers])
     labels = np.concatenate([members.y, nonmembers.y]).astype(np.int64)
@@ -247,7 +247,7 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
 
 
 def _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows):
-    import attacks
+    from dpaudit import attacks
 
     from dpaudit.summaries import summarize_attack
 

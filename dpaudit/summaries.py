@@ -7,7 +7,8 @@ the kept points are log-spaced in FPR and half linear, and the points are chosen
 from the curve itself (never interpolated), so every kept point is achievable.
 
 Example:
-    >>> import numpy as np, attacks
+    >>> import numpy as np
+    >>> from dpaudit import attacks
     >>> r = attacks.loss_threshold_attack(np.array([0.1, 0.2, 1.0, 2.0]),
     ...                                   np.array([True, True, False, False]))
     >>> summarize_attack(r, ids=np.arange(4)).auc
@@ -71,7 +72,7 @@ def summarize_attack(result: Any, *, ids: np.ndarray | None = None,
     Returns:
       The AttackSummary, with `tpr_at_fpr` keyed "0.001", "0.01", "0.1".
     """
-    from attacks import metrics as attack_metrics
+    from dpaudit.attacks import metrics as attack_metrics
 
     scores = np.asarray(result.scores, dtype=float)
     is_member = np.asarray(result.is_member, dtype=bool)

@@ -6,6 +6,6 @@ Example:
   >>> write_report(load_results("runs/demo/results.json"), "report.html")  # doctest: +SKIP
 """
 
-from reports.render import render_html, write_report
+from .render import render_html, write_report
 
 __all__ = ["render_html", "write_report"]

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from dpaudit.results import ArmResult, AttackSummary, AuditResult
-from reports import _format as fmt
-from reports.evidence import EvidenceRow, Status, compare_arm, format_confidence
+from . import _format as fmt
+from .evidence import EvidenceRow, Status, compare_arm, format_confidence
 
 __all__ = ["headline", "run_summary", "format_date", "verdict_view", "arm_rows", "attack_rows",
            "evidence_view", "accounting_view", "exposed_view", "Headline"]

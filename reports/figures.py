@@ -21,7 +21,7 @@ import math
 from typing import Any, Sequence
 
 from dpaudit.results import ArmResult, AttackSummary
-from reports.evidence import EvidenceRow
+from .evidence import EvidenceRow
 
 __all__ = ["Figure", "roc_figure", "score_histogram_figure", "epsilon_per_epoch_figure",
            "per_class_auc_figure", "theory_vs_evidence_figure", "arm_color"]

@@ -21,9 +21,9 @@ from dpaudit import __version__
 from dpaudit._io import atomic_write_text
 from dpaudit.errors import InputError
 from dpaudit.results import AuditResult
-from reports import _context, _embed, figures
-from reports import _format as fmt
-from reports.evidence import compare_arm
+from . import _context, _embed, figures
+from . import _format as fmt
+from .evidence import compare_arm
 
 __all__ = ["render_html", "write_report"]
 

@@ -27,7 +27,7 @@ def report(results: Path, output: Path | None) -> None:
     """
     # Imported here so that `dpaudit --help` stays fast.
     from dpaudit.results import load_results
-    from reports import write_report
+    from dpaudit.reports import write_report
 
     output = output if output is not None else results.with_name("report.html")
     if output.resolve() == results.resolve():

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-import attacks
-from attacks.bounds import (clopper_pearson_interval, epsilon_from_error_counts,
+from dpaudit import attacks
+from dpaudit.attacks.bounds import (clopper_pearson_interval, epsilon_from_error_counts,
                             epsilon_lower_bound)
-from attacks.gdp import gdp_mu_to_epsilon
+from dpaudit.attacks.gdp import gdp_mu_to_epsilon
 
 # Small inputs cannot resolve every FPR level; that warning has its own tests.
 pytestmark = pytest.mark.filterwarnings("ignore::attacks.metrics.MetricWarning")

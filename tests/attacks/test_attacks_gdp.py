@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from attacks.gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
+from dpaudit.attacks.gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
 
 
 def _delta_by_integration(mu: float, epsilon: float) -> float:

@@ -11,8 +11,8 @@ import pytest
 from scipy import special
 from sklearn import metrics as skm
 
-import attacks
-from attacks.metrics import (AttackMetrics, MetricWarning, evaluate, per_class_auc,
+from dpaudit import attacks
+from dpaudit.attacks.metrics import (AttackMetrics, MetricWarning, evaluate, per_class_auc,
                              roc_curve, score_histogram)
 
 # Small inputs cannot resolve every FPR level; that warning has its own tests.

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from attacks.metrics import MetricWarning, evaluate
+from dpaudit.attacks.metrics import MetricWarning, evaluate
 
 
 def _gaussian_scores(rng, mu, n):

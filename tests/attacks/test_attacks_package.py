@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 
-import attacks
+from dpaudit import attacks
 
 _ROOT = pathlib.Path(attacks.__file__).parent
 # Helper G's module is checked by its own tests.
@@ -20,7 +20,7 @@ _MINE = sorted(p.stem for p in _ROOT.glob("*.py") if p.stem != "canary_bounds")
 
 
 def test_import_attacks_does_not_import_tensorflow_keras_or_dpaudit():
-    modules = ", ".join(f"attacks.{name}" for name in _MINE if name != "__init__")
+    modules = ", ".join(f"dpaudit.attacks.{name}" for name in _MINE if name != "__init__")
     code = ("import sys, attacks\n"
             f"import importlib; [importlib.import_module(m) for m in '{modules}'.split(', ')]\n"
             "heavy = [m for m in ('tensorflow', 'keras', 'dpaudit', 'torch') if m in "
@@ -52,7 +52,7 @@ def test_contract_names_exist():
     for name in ("evaluate", "AttackMetrics", "AttackResult", "loss_threshold_attack",
                  "confidence_attack", "modified_entropy_attack", "shadow_attack"):
         assert name in attacks.__all__ and hasattr(attacks, name)
-    from attacks import metrics
+    from dpaudit.attacks import metrics
     for name in ("clopper_pearson_interval", "epsilon_from_error_counts",
                  "gdp_mu_to_epsilon", "epsilon_to_gdp_mu", "per_class_auc",
                  "score_histogram"):
@@ -67,7 +67,7 @@ def test_contract_names_exist():
 
 @pytest.mark.parametrize("name", [n for n in _MINE if not n.startswith("_")] + ["__init__"])
 def test_module_lists_its_public_names_and_examples_run(name):
-    module = attacks if name == "__init__" else importlib.import_module(f"attacks.{name}")
+    module = attacks if name == "__init__" else importlib.import_module(f"dpaudit.attacks.{name}")
     assert all(hasattr(module, public) for public in module.__all__)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", attacks.MetricWarning)

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-import attacks
-from attacks import (AttackResult, confidence_attack, loss_threshold_attack,
+from dpaudit import attacks
+from dpaudit.attacks import (AttackResult, confidence_attack, loss_threshold_attack,
                      modified_entropy_attack)
 
 

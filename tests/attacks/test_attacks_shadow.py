@@ -10,8 +10,8 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-import attacks
-from attacks import shadow_attack
+from dpaudit import attacks
+from dpaudit.attacks import shadow_attack
 
 CLASSES = 3
 N_TARGET = 500  # members, and as many non-members

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from attacks.canary_bounds import (default_guess_counts, gdp_audit, multi_run_audit,
+from dpaudit.attacks.canary_bounds import (default_guess_counts, gdp_audit, multi_run_audit,
                                    one_run_audit, one_run_epsilon_lower_bound,
                                    one_run_p_value)
 
 
 def _needs_metrics():
     """multi_run_audit / gdp_audit reuse attacks.metrics (helper C's module)."""
-    return pytest.importorskip("attacks.metrics")
+    return pytest.importorskip("dpaudit.attacks.metrics")
 
 
 def _randomized_response(epsilon: float, m: int, rng: np.random.Generator):

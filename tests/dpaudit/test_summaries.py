@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import attacks
+from dpaudit import attacks
 from dpaudit.results import ArmResult, AuditResult
 from dpaudit.summaries import downsample_roc, fpr_key, summarize_attack
 

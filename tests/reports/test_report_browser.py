@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import write_report
+from dpaudit.reports import write_report
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from dpaudit.results import ArmResult, AttackSummary, PrivacyInfo
-from reports.evidence import Status, compare_arm, format_confidence
+from dpaudit.reports.evidence import Status, compare_arm, format_confidence
 
 
 def _arm(bound: float, *, epsilon_rdp=2.0, epsilon_pld=1.5, delta=1e-5, bound_delta=1e-5,

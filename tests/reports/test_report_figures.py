@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 import pytest
 
 from dpaudit.results import ArmResult, AttackSummary, PrivacyInfo
-from reports import figures
-from reports.evidence import compare_arm
+from dpaudit.reports import figures
+from dpaudit.reports.evidence import compare_arm
 
 
 def _valid(fig: dict) -> go.Figure:

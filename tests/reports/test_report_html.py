@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from plotly.offline import get_plotlyjs
 
-import reports.render
+import dpaudit.reports.render
 from dpaudit.errors import InputError
 from dpaudit.results import AuditResult, load_results
-from reports import render_html, write_report
-from reports._embed import figure_json
+from dpaudit.reports import render_html, write_report
+from dpaudit.reports._embed import figure_json
 
 DATA = Path(__file__).parent / "data"
 BUNDLE = get_plotlyjs()
@@ -344,7 +344,7 @@ def test_failed_render_leaves_no_file_and_keeps_the_old_report(result, tmp_path,
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(reports.render, "render_html", broken)
+    monkeypatch.setattr(dpaudit.reports.render, "render_html", broken)
     with pytest.raises(RuntimeError):
         write_report(result, old)
     with pytest.raises(RuntimeError):
