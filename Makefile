@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# One TensorFlow distribution: the CPU-only wheel where it exists, the standard one elsewhere.
+TF_EXTRA ?= $(if $(filter Linux-x86_64,$(shell uname -s)-$(shell uname -m)),tensorflow-cpu,tensorflow)
 
 .PHONY: install demo test bench clean
 
@@ -10,7 +12,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[$(TF_EXTRA),test]'
 	touch $@
 
 ## Install, then audit DP-SGD vs a non-DP baseline on the embedded digits data.

@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
 from ._validation import (_real, as_membership, as_scores, check_int, check_probability,
-                                 check_same_length, check_seed)
+                          check_same_length, check_seed)
 
 __all__ = [
     "OneRunAudit",

@@ -40,10 +40,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from ._validation import (as_membership, as_scores, check_int, check_probability,
-                                 check_same_length, check_seed)
-from .bounds import (EpsilonBound, clopper_pearson_interval,
-                            epsilon_from_error_counts, epsilon_lower_bound)
+from ._validation import (as_membership, as_scores, check_int, check_probability, check_same_length,
+                          check_seed)
+from .bounds import (EpsilonBound, clopper_pearson_interval, epsilon_from_error_counts,
+                     epsilon_lower_bound)
 from .gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
 
 __all__ = [

@@ -69,7 +69,7 @@ def bench(model_name: str, batch_size: int, *, steps: int, repeats: int,
     import keras
 
     from dpaudit.dp import DPKerasSGDOptimizer, make_private
-    from dpaudit.models import build_model
+    from dpaudit.training.models import build_model
 
     keras.backend.clear_session()  # earlier configurations' graphs and iterators
     gc.collect()

@@ -17,8 +17,7 @@ import traceback
 import click
 
 from dpaudit import __version__
-from dpaudit.errors import (EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERNAL, GateFailed,
-                            InputError)
+from dpaudit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERNAL, GateFailed, InputError
 
 __all__ = ["cli", "main"]
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from dpaudit._io import read_toml_input
 from dpaudit.errors import InputError
+from dpaudit.files import read_toml_input
 
 __all__ = ["ATTACK_NAMES", "OPTIMIZERS", "SAMPLINGS", "DEFAULT_NOISE_MULTIPLIER", "DataConfig",
            "ModelConfig", "TrainingConfig", "DPConfig", "AttacksConfig", "OutputConfig",
@@ -35,7 +35,7 @@ __all__ = ["ATTACK_NAMES", "OPTIMIZERS", "SAMPLINGS", "DEFAULT_NOISE_MULTIPLIER"
 ATTACK_NAMES = ("loss_threshold", "confidence", "modified_entropy", "shadow")
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 SAMPLINGS = ("poisson", "shuffle")
-MODEL_NAMES = ("logreg", "mlp", "cnn")  # mirrors dpaudit.models (kept here: no Keras import)
+MODEL_NAMES = ("logreg", "mlp", "cnn")  # mirrors dpaudit.training.models (kept here: no Keras import)
 SCALINGS = ("auto", "none", "minmax", "standard")
 DATASET_KINDS = ("digits", "mnist", "mnist:train", "mnist:test")
 DATASET_PREFIXES = ("csv:", "npz:")

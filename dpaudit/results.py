@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from dpaudit._io import atomic_write_text, read_text_input
 from dpaudit.errors import InputError
+from dpaudit.files import atomic_write_text, read_text_input
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -150,7 +150,7 @@ class AuditResult:
       data: dataset name and the split: sizes of members, non-members, shadow pool,
         test set, and the seed that drew them.
       arms: one ArmResult per audited model.
-      verdict: the gate's verdict when a gate ran (see dpaudit.gate).
+      verdict: the gate's verdict when a gate ran (see dpaudit.gate.verdict).
       timings: seconds per phase.
     """
 

@@ -32,7 +32,7 @@ def train_and_save() -> Path:
     import keras
 
     from dpaudit.data import load_dataset
-    from dpaudit.models import build_model
+    from dpaudit.training.models import build_model
 
     digits = load_dataset("digits")
     x, y = digits.x / 16.0, digits.y  # the scaling the model is trained with
@@ -53,7 +53,7 @@ def train_and_save() -> Path:
 
 
 def main() -> None:
-    from dpaudit.pipeline import audit_model
+    from dpaudit.audit import audit_model
 
     path = train_and_save()
     result = audit_model(path, members=f"npz:{OUT / 'members.npz'}",

@@ -40,7 +40,7 @@ def train(x: np.ndarray, y: np.ndarray, *, seed: int, private: bool):
     import keras
 
     from dpaudit import dp
-    from dpaudit.models import build_model
+    from dpaudit.training.models import build_model
 
     keras.utils.set_random_seed(seed)
     model = build_model("mlp", input_shape=x.shape[1:],

@@ -11,7 +11,7 @@ the accountant promises. Open runs/quickstart/report.html afterwards.
 from __future__ import annotations
 
 from dpaudit.config import load_config
-from dpaudit.pipeline import run_audit
+from dpaudit.audit import run_audit
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from dpaudit.results import ArmResult, AttackSummary, AuditResult
+
 from . import _format as fmt
 from .evidence import EvidenceRow, Status, compare_arm, format_confidence
 

@@ -55,7 +55,7 @@ def plotly_js() -> Markup:
 @functools.lru_cache(maxsize=1)
 def stylesheet() -> Markup:
     """The report's CSS (reports/templates/report.css)."""
-    css = resources.files("reports").joinpath("templates", "report.css").read_text("utf-8")
+    css = resources.files(__package__).joinpath("templates", "report.css").read_text("utf-8")
     if re.search(r"</style", css, re.IGNORECASE):
         raise RuntimeError("report.css must not contain '</style'")
     return Markup(css)

@@ -21,6 +21,7 @@ import math
 from typing import Any, Sequence
 
 from dpaudit.results import ArmResult, AttackSummary
+
 from .evidence import EvidenceRow
 
 __all__ = ["Figure", "roc_figure", "score_histogram_figure", "epsilon_per_epoch_figure",

@@ -18,9 +18,10 @@ import jinja2
 from markupsafe import Markup
 
 from dpaudit import __version__
-from dpaudit._io import atomic_write_text
 from dpaudit.errors import InputError
+from dpaudit.files import atomic_write_text
 from dpaudit.results import AuditResult
+
 from . import _context, _embed, figures
 from . import _format as fmt
 from .evidence import compare_arm

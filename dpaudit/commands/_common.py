@@ -74,7 +74,7 @@ def finish_run(result: Any, out_dir: Path, *, quiet: bool, summary: str | None =
 
     Raises GateFailed (exit 1) when a gate ran and failed.
     """
-    from dpaudit._pipeline_output import contradictions
+    from dpaudit.audit.outputs import contradictions
 
     if not quiet:
         click.echo(summary if summary is not None else summary_table(result))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from dpaudit.config import ATTACK_NAMES, OPTIMIZERS
 from dpaudit.commands._common import finish_run, load_policy_option, quiet_third_party_logs
+from dpaudit.config import ATTACK_NAMES, OPTIMIZERS
 
 __all__ = ["attack"]
 
@@ -72,9 +72,9 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
     Writes results.json (one arm, "model", with no DP claim), scores.csv and
     report.html to --out. Exit codes: 0 done (gate passed), 1 gate failed, 2 bad input.
     """
-    from dpaudit._progress import ClickProgress, NullProgress
     from dpaudit.config import AttacksConfig, load_config
     from dpaudit.errors import InputError
+    from dpaudit.progress import ClickProgress, NullProgress
 
     if shadow_model and trainer:
         raise InputError("give --shadow-model or --trainer, not both")
@@ -93,7 +93,7 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
                                        (epochs, batch_size, learning_rate, optimizer)) else None
     policy = load_policy_option(policy_path)
     quiet_third_party_logs()
-    from dpaudit.pipeline import audit_model
+    from dpaudit.audit import audit_model
 
     result = audit_model(model_path, members=members, nonmembers=nonmembers,
                          shadow_model=shadow_model, trainer=trainer, shadow_data=shadow_data,

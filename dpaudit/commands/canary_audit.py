@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
-from dpaudit.commands._common import (config_from_options, finish_run, fmt,
-                                      load_policy_option, quiet_third_party_logs,
-                                      setting_options)
+from dpaudit.commands._common import (config_from_options, finish_run, fmt, load_policy_option,
+                                      quiet_third_party_logs, setting_options)
 
 __all__ = ["canary_audit"]
 
@@ -58,7 +57,7 @@ def canary_audit(config_path: Path | None, mode: str, num_canaries: int | None, 
     Exit codes: 0 no contradiction (and policy passed), 1 DP guarantee contradicted or
     policy failed, 2 bad input, 3 internal error.
     """
-    from dpaudit._progress import ClickProgress, NullProgress
+    from dpaudit.progress import ClickProgress, NullProgress
 
     config = config_from_options(config_path, settings)
     policy = load_policy_option(policy_path)

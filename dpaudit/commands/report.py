@@ -26,8 +26,8 @@ def report(results: Path, output: Path | None) -> None:
       dpaudit report runs/demo/results.json -o audit.html
     """
     # Imported here so that `dpaudit --help` stays fast.
-    from dpaudit.results import load_results
     from dpaudit.reports import write_report
+    from dpaudit.results import load_results
 
     output = output if output is not None else results.with_name("report.html")
     if output.resolve() == results.resolve():

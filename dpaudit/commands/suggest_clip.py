@@ -35,7 +35,8 @@ def suggest_clip(dataset: str, model_name: str, n_members: int, seed: int, scali
 
     Example: dpaudit suggest-clip --dataset digits --model mlp
     """
-    from dpaudit import data, models
+    from dpaudit import data
+    from dpaudit.training import models
     from dpaudit.dp import suggest_clip as measure
 
     loaded = data.load_dataset(dataset, label_column=label_column)

@@ -38,12 +38,12 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
 
     Exit codes: 0 done (and gate passed), 1 gate failed, 2 bad input, 3 internal error.
     """
-    from dpaudit._progress import ClickProgress, NullProgress
+    from dpaudit.progress import ClickProgress, NullProgress
 
     config = config_from_options(config_path, settings)
     policy = load_policy_option(policy_path)
     quiet_third_party_logs()
-    from dpaudit.pipeline import run_audit
+    from dpaudit.audit import run_audit
 
     result = run_audit(config, progress=NullProgress() if quiet else ClickProgress(),
                        policy=policy)

@@ -18,8 +18,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from dpaudit.dp.clipping import per_example_gradient_norms  # noqa: E402
 from dpaudit.dp.gradients import dp_gradients  # noqa: E402
 from dpaudit.dp.models import DPModel, DPSequential, is_private_model, make_private  # noqa: E402
-from dpaudit.dp.optimizers import (DPKerasAdagradOptimizer, DPKerasAdamOptimizer,  # noqa: E402
-                                   DPKerasSGDOptimizer, is_dp_optimizer)
+from dpaudit.dp.optimizers import (  # noqa: E402
+    DPKerasAdagradOptimizer,
+    DPKerasAdamOptimizer,
+    DPKerasSGDOptimizer,
+    is_dp_optimizer,
+)
 from dpaudit.dp.sampling import fit_private  # noqa: E402
 from dpaudit.dp.suggest import ClipSuggestion, suggest_clip  # noqa: E402
 

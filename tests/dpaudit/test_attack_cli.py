@@ -20,7 +20,7 @@ def saved(tmp_path_factory):
     """A small MLP overfit on 40 digits, saved both ways, and its member/non-member data."""
     import keras
 
-    from dpaudit.models import build_model
+    from dpaudit.training.models import build_model
 
     root = tmp_path_factory.mktemp("attack")
     ds = load_dataset("digits")

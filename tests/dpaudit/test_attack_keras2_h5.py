@@ -144,7 +144,7 @@ def test_attack_audits_the_legacy_file(data, model, tmp_path):
 def test_loading_the_legacy_file_raises_no_style_warning():
     import warnings
 
-    from dpaudit._pipeline_model import load_keras_model
+    from dpaudit.audit.external import load_keras_model
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1,4 +1,4 @@
-"""`dpaudit canary-audit` and dpaudit.canary's API: results, exit codes, black-box, trainer."""
+"""`dpaudit canary-audit` and dpaudit.canary.observations's API: results, exit codes, black-box, trainer."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from scipy import stats
 tf = pytest.importorskip("tensorflow")
 
 from dpaudit.attacks.canary_bounds import gdp_audit, multi_run_audit, one_run_audit  # noqa: E402
-from dpaudit._canary_whitebox import dirac_llr, run_whitebox  # noqa: E402
+from dpaudit.canary.whitebox import dirac_llr, run_whitebox  # noqa: E402
 from dpaudit.accounting import dp_sgd_privacy  # noqa: E402
 from dpaudit.canary import whitebox_observations  # noqa: E402
 from dpaudit.dp import mechanism  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dpaudit.config import (FLAGS, AuditConfig, DPConfig, config_from_dict, load_config)
+from dpaudit.config import FLAGS, AuditConfig, DPConfig, config_from_dict, load_config
 from dpaudit.errors import InputError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "audit.toml"

@@ -1,4 +1,4 @@
-"""Tests of dpaudit.data: loaders, validation messages, reproducible disjoint splits."""
+"""Tests of dpaudit.data.datasets: loaders, validation messages, reproducible disjoint splits."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_mnist_reads_the_keras_cache_and_never_downloads(tmp_path, monkeypatch):
 
 def test_mnist_missing_from_cache_says_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr("dpaudit._pipeline_readers.mnist_cache_candidates",
+    monkeypatch.setattr("dpaudit.data.readers.mnist_cache_candidates",
                         lambda: [tmp_path / "datasets" / "mnist.npz"])
     with pytest.raises(InputError, match=r"datasets/mnist.npz not found; dpaudit never downloads"):
         load_dataset("mnist")
@@ -182,7 +182,7 @@ def test_data_module_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, dpaudit.data as d; d.load_dataset('digits'); "
+    code = ("import sys, dpaudit.data.datasets as d; d.load_dataset('digits'); "
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

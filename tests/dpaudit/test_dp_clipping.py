@@ -258,7 +258,7 @@ _WITHOUT_ONEDNN = """
 import numpy as np, keras, tensorflow as tf
 from dpaudit.dp import per_example_gradient_norms
 from dpaudit.dp._ghost import _grouped_filter_gradient_available
-from dpaudit.models import build_model
+from dpaudit.training.models import build_model
 assert not _grouped_filter_gradient_available()
 model = build_model("cnn", input_shape=(28, 28, 1), num_classes=10, seed=0)
 x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Unit tests of dpaudit.gate and its policy parser (no TensorFlow, no training)."""
+"""Unit tests of dpaudit.gate.verdict and its policy parser (no TensorFlow, no training)."""
 
 import dataclasses
 import json

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from dpaudit._io import atomic_path, atomic_write_text
+from dpaudit.files import atomic_path, atomic_write_text
 
 
 def test_atomic_write_leaves_no_temp_files_and_honours_umask(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of dpaudit.models: shapes, the tutorial's layers, seeded weights, bad options."""
+"""Tests of dpaudit.training.models: shapes, the tutorial's layers, seeded weights, bad options."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dpaudit.errors import InputError
-from dpaudit.models import MODEL_NAMES, build_model, cnn_min_image_size
+from dpaudit.training.models import MODEL_NAMES, build_model, cnn_min_image_size
 
 
 def _weights_equal(a, b) -> bool:

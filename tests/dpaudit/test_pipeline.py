@@ -1,4 +1,4 @@
-"""Tests of dpaudit.pipeline on tiny audits (digits, small MLPs, few epochs)."""
+"""Tests of dpaudit.audit on tiny audits (digits, small MLPs, few epochs)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from dpaudit import accounting
-from dpaudit._pipeline_train import ModelCache, Recipe
-from dpaudit._progress import Progress
+from dpaudit.training import ModelCache, Recipe
+from dpaudit.progress import Progress
 from dpaudit.config import load_config
 from dpaudit.errors import InputError
-from dpaudit.pipeline import run_audit
+from dpaudit.audit import run_audit
 from dpaudit.results import load_results
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

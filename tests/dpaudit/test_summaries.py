@@ -1,4 +1,4 @@
-"""Tests of dpaudit.summaries: AttackSummary from an attack, ROC downsampling."""
+"""Tests of dpaudit.audit.summary: AttackSummary from an attack, ROC downsampling."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy import stats
 
 from dpaudit import attacks
 from dpaudit.results import ArmResult, AuditResult
-from dpaudit.summaries import downsample_roc, fpr_key, summarize_attack
+from dpaudit.audit.summary import downsample_roc, fpr_key, summarize_attack
 
 # Small samples make some metrics unresolvable on purpose; the warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore::attacks.MetricWarning")

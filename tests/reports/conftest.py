@@ -84,7 +84,7 @@ def make_result(*, seed: int = 0, attacks=("loss_threshold", "shadow"), epochs: 
         config={"seed": seed, "dataset": {"name": dataset}, "model": {"name": "mlp",
                                                                        "hidden": [256, 256]},
                 "dp": {"noise_multiplier": 1.1, "l2_norm_clip": 1.0, "delta": 1e-5}},
-        # The shapes dpaudit.pipeline writes: no date (equal runs give equal files) and
+        # The shapes dpaudit.audit writes: no date (equal runs give equal files) and
         # the ids of every example of the split.
         environment={"python": "3.11.7", "platform": "Linux-x86_64",
                      "packages": {"dpaudit": "0.1.0", "tensorflow-cpu": "2.21.0"},

@@ -19,15 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from dpaudit import _pipeline_output as output
-from dpaudit._pipeline_train import (ModelCache, Recipe, derive_seed, load_trainer,
-                                     predict_proba)
-from dpaudit._progress import NullProgress, Progress
-from dpaudit.config import (AttacksConfig, AuditConfig, DataConfig, ModelConfig,
-                            OutputConfig, TrainingConfig)
+from dpaudit.audit import outputs as output
+from dpaudit.audit.attacking import attack_outputs
+from dpaudit.config import (AttacksConfig, AuditConfig, DataConfig, ModelConfig, OutputConfig,
+                            TrainingConfig)
 from dpaudit.data import Dataset, Part, load_dataset
 from dpaudit.errors import InputError
+from dpaudit.gate import as_policy
+from dpaudit.progress import NullProgress, Progress
 from dpaudit.results import ArmResult, AuditResult, Utility
+from dpaudit.training import ModelCache, Recipe, derive_seed, load_trainer, predict_proba
 
 __all__ = ["audit_model", "load_keras_model", "fit_to_model"]
 
@@ -127,9 +128,7 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
         raise InputError("give --shadow-model or --trainer, not both")
     if members == nonmembers:
         raise InputError(f"members and non-members are the same data ({members!r})")
-    from dpaudit.pipeline import _load_policy, attack_outputs
-
-    policy = _load_policy(policy)
+    policy = as_policy(policy)
     trainer_fn = load_trainer(trainer) if trainer else None
     model = load_keras_model(model_path)
     rng = np.random.default_rng(derive_seed(seed, "subsample"))

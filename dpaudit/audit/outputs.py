@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
-from dpaudit._io import atomic_write_text
+from dpaudit.files import atomic_write_text
 from dpaudit.results import AuditResult, save_results
 
 __all__ = ["environment", "write_scores", "write_outputs", "warn_contradictions",

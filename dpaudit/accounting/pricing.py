@@ -43,7 +43,7 @@ the published reference values reproduce). A training loop that runs
 ran by passing ``steps=`` (fit_private records it in ``history.history["steps"]``).
 
 Example:
-    >>> from dpaudit.accounting import compute_epsilon
+    >>> from dpaudit.accounting.pricing import compute_epsilon
     >>> round(compute_epsilon(dataset_size=60000, batch_size=256, noise_multiplier=1.1,
     ...                       epochs=60, delta=1e-5), 3)
     2.597
@@ -61,7 +61,8 @@ import dp_accounting
 import scipy.optimize
 from dp_accounting import pld, rdp
 
-from dpaudit import _validate
+from dpaudit import validation
+from dpaudit.results import PrivacyInfo
 from dpaudit.errors import InputError
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "dp_sgd_steps",
     "effective_noise_multiplier",
     "epsilon_per_epoch",
+    "privacy_info",
     "steps_per_epoch",
 ]
 
@@ -126,8 +128,8 @@ def effective_noise_multiplier(noise_multiplier: float, *, batch_size: int,
     which one example can move anywhere in the clip ball: sensitivity
     ``2 * l2_norm_clip``, hence ``noise_multiplier / 2``.
     """
-    sigma = _validate.check_non_negative("noise_multiplier", noise_multiplier)
-    b = _validate.check_int("batch_size", batch_size, minimum=1)
+    sigma = validation.check_non_negative("noise_multiplier", noise_multiplier)
+    b = validation.check_int("batch_size", batch_size, minimum=1)
     m = _check_microbatches(num_microbatches, b)
     return sigma / 2.0 if m is not None and m < b else sigma
 
@@ -160,15 +162,15 @@ class _Setup:
 
 
 def _check_sizes(dataset_size: int, batch_size: int) -> tuple[int, int]:
-    n = _validate.check_int("dataset_size", dataset_size, minimum=1)
-    b = _validate.check_int("batch_size", batch_size, minimum=1)
+    n = validation.check_int("dataset_size", dataset_size, minimum=1)
+    b = validation.check_int("batch_size", batch_size, minimum=1)
     if b > n:
         raise InputError(f"batch_size must not exceed dataset_size ({n}), got {b}")
     return n, b
 
 
 def _check_epochs(epochs: float) -> float:
-    epochs = _validate.check_non_negative("epochs", epochs)
+    epochs = validation.check_non_negative("epochs", epochs)
     if math.isinf(epochs):
         raise InputError("epochs must be finite, got inf")
     return epochs
@@ -177,7 +179,7 @@ def _check_epochs(epochs: float) -> float:
 def _check_microbatches(num_microbatches: int | None, batch_size: int) -> int | None:
     if num_microbatches is None:
         return None
-    return _validate.check_int("num_microbatches", num_microbatches, minimum=1,
+    return validation.check_int("num_microbatches", num_microbatches, minimum=1,
                                maximum=batch_size)
 
 
@@ -185,14 +187,14 @@ def _setup(*, dataset_size: int, batch_size: int, delta: float, steps: int | Non
            epochs: float | None, sampling: str, num_microbatches: int | None,
            positive: bool = False) -> _Setup:
     n, b = _check_sizes(dataset_size, batch_size)
-    delta = _validate.check_in_open_interval("delta", delta, 0.0, 1.0)
-    sampling = _validate.check_choice("sampling", sampling, SAMPLINGS)
+    delta = validation.check_in_open_interval("delta", delta, 0.0, 1.0)
+    sampling = validation.check_choice("sampling", sampling, SAMPLINGS)
     m = _check_microbatches(num_microbatches, b)
     if (steps is None) == (epochs is None):
         raise InputError("give exactly one of steps and epochs, got "
                          + ("both" if steps is not None else "neither"))
     if steps is not None:
-        steps = _validate.check_int("steps", steps, minimum=1 if positive else 0)
+        steps = validation.check_int("steps", steps, minimum=1 if positive else 0)
     else:
         epochs = _check_epochs(epochs)
         if positive and epochs == 0:
@@ -265,7 +267,7 @@ def compute_epsilon(*, dataset_size: int, batch_size: int, noise_multiplier: flo
     setup = _setup(dataset_size=dataset_size, batch_size=batch_size, delta=delta,
                    steps=steps, epochs=epochs, sampling=sampling,
                    num_microbatches=num_microbatches)
-    accountant = _validate.check_choice("accountant", accountant, ACCOUNTANTS)
+    accountant = validation.check_choice("accountant", accountant, ACCOUNTANTS)
     sigma_eff = effective_noise_multiplier(noise_multiplier, batch_size=setup.batch_size,
                                            num_microbatches=setup.num_microbatches)
     return _epsilon(setup, sigma_eff, accountant, poisson=setup.sampling == "poisson")
@@ -404,7 +406,7 @@ def dp_sgd_privacy(*, dataset_size: int, batch_size: int, noise_multiplier: floa
     setup = _setup(dataset_size=dataset_size, batch_size=batch_size, delta=delta,
                    steps=steps, epochs=epochs, sampling=sampling,
                    num_microbatches=num_microbatches)
-    sigma = _validate.check_non_negative("noise_multiplier", noise_multiplier)
+    sigma = validation.check_non_negative("noise_multiplier", noise_multiplier)
     sigma_eff = effective_noise_multiplier(sigma, batch_size=setup.batch_size,
                                            num_microbatches=setup.num_microbatches)
     poisson = {a: _epsilon(setup, sigma_eff, a, poisson=True) for a in ACCOUNTANTS}
@@ -467,11 +469,11 @@ def calibrate_noise(*, target_epsilon: float, dataset_size: int, batch_size: int
     setup = _setup(dataset_size=dataset_size, batch_size=batch_size, delta=delta,
                    steps=steps, epochs=epochs, sampling=sampling,
                    num_microbatches=num_microbatches, positive=True)
-    target = _validate.check_positive("target_epsilon", target_epsilon)
+    target = validation.check_positive("target_epsilon", target_epsilon)
     if math.isinf(target):
         raise InputError("target_epsilon must be finite, got inf")
-    accountant = _validate.check_choice("accountant", accountant, ("rdp", "pld", "both"))
-    tolerance = _validate.check_in_open_interval("tolerance", tolerance, 0.0, 1.0)
+    accountant = validation.check_choice("accountant", accountant, ("rdp", "pld", "both"))
+    tolerance = validation.check_in_open_interval("tolerance", tolerance, 0.0, 1.0)
     poisson = setup.sampling == "poisson"
     factor = effective_noise_multiplier(1.0, batch_size=setup.batch_size,
                                         num_microbatches=setup.num_microbatches)
@@ -561,11 +563,11 @@ def epsilon_per_epoch(*, dataset_size: int, batch_size: int, noise_multiplier: f
         ...     noise_multiplier=1.1, delta=1e-5, epochs=3)]
         [0.74, 0.81, 0.84]
     """
-    epochs = _validate.check_int("epochs", epochs, minimum=1)
+    epochs = validation.check_int("epochs", epochs, minimum=1)
     setup = _setup(dataset_size=dataset_size, batch_size=batch_size, delta=delta,
                    steps=None, epochs=epochs, sampling=sampling,
                    num_microbatches=num_microbatches, positive=True)
-    accountant = _validate.check_choice("accountant", accountant, ACCOUNTANTS)
+    accountant = validation.check_choice("accountant", accountant, ACCOUNTANTS)
     sigma_eff = effective_noise_multiplier(noise_multiplier, batch_size=setup.batch_size,
                                            num_microbatches=setup.num_microbatches)
     unit, relation = _unit_event(setup, sigma_eff, poisson=setup.sampling == "poisson")
@@ -579,3 +581,20 @@ def epsilon_per_epoch(*, dataset_size: int, batch_size: int, noise_multiplier: f
             done = count
         out.append(float(acc.get_epsilon(setup.delta)))
     return out
+
+
+def privacy_info(*, dataset_size: int, batch_size: int, noise_multiplier: float,
+                  l2_norm_clip: float, delta: float, steps: int, epochs: int, sampling: str,
+                  num_microbatches: int | None, note: str = "") -> PrivacyInfo:
+    """The results contract's privacy entry for one DP-SGD training, priced here."""
+    from dpaudit.results import PrivacyInfo
+
+    statement = dp_sgd_privacy(
+        dataset_size=dataset_size, batch_size=batch_size, noise_multiplier=noise_multiplier,
+        delta=delta, steps=steps, sampling=sampling, num_microbatches=num_microbatches)
+    return PrivacyInfo(noise_multiplier=noise_multiplier, l2_norm_clip=l2_norm_clip,
+                       num_microbatches=num_microbatches, batch_size=batch_size,
+                       sampling=sampling, steps=steps, epochs=float(epochs),
+                       dataset_size=dataset_size, delta=delta,
+                       epsilon_rdp=statement.epsilon_rdp, epsilon_pld=statement.epsilon_pld,
+                       accounting_note=" ".join(p for p in (statement.note, note) if p))

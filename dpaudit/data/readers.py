@@ -1,4 +1,4 @@
-"""File readers and validators behind `dpaudit.data` (CSV, npz, the cached MNIST file).
+"""File readers and validators behind `dpaudit.data.datasets` (CSV, npz, the cached MNIST file).
 
 Every problem becomes an `InputError` whose message names the file, the column or
 array, and what was expected. Nothing here imports TensorFlow.

@@ -26,60 +26,27 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from dpaudit import _pipeline_output as output
-from dpaudit._pipeline_model import audit_model
-from dpaudit._pipeline_train import (ModelCache, Recipe, derive_seed, load_trainer,
-                                     per_example_loss, predict_proba)
-from dpaudit._progress import NullProgress, Progress
+from dpaudit.audit import outputs as output
+from dpaudit.audit.attacking import attack_outputs
+from dpaudit.audit.inputs import load_audit_data, resolve_noise
 from dpaudit.config import AuditConfig
-from dpaudit.data import AuditData, load_dataset, prepare, split_dataset
+from dpaudit.data import AuditData
 from dpaudit.errors import InputError
-from dpaudit.results import ArmResult, AttackSummary, AuditResult, PrivacyInfo, Utility
+from dpaudit.gate import as_policy, evaluate_gate
+from dpaudit.progress import NullProgress, Progress
+from dpaudit.results import ArmResult, AuditResult, PrivacyInfo
+from dpaudit.training import (ModelCache, Recipe, derive_seed, load_trainer, measure_utility,
+                              predict_proba)
 
-__all__ = ["run_audit", "audit_model", "load_audit_data", "resolve_noise", "attack_outputs",
-           "Progress", "NullProgress"]
+__all__ = ["run_audit"]
 
 logger = logging.getLogger(__name__)
-
-
-def load_audit_data(config: AuditConfig) -> AuditData:
-    """Loads, splits and scales the dataset the config names."""
-    d = config.data
-    dataset = load_dataset(d.dataset, label_column=d.label_column)
-    n_pool = d.n_shadow_pool
-    if n_pool is None and "shadow" not in config.attacks.names:
-        n_pool = 0
-    split = split_dataset(dataset, n_members=d.n_members, seed=derive_seed(config.seed, "split"),
-                          n_shadow_pool=n_pool, n_test=d.n_test, stratify=d.stratify)
-    return prepare(dataset, split, scaling=d.scaling)
-
-
-def resolve_noise(config: AuditConfig, dataset_size: int) -> tuple[float, str]:
-    """The dp arm's noise multiplier and a note on where it came from.
-
-    With `dp.target_epsilon`, the noise is calibrated (RDP, never overshooting) for the
-    number of steps `fit_private` will run: epochs * ceil(N / B).
-    """
-    d, t = config.dp, config.training
-    if d.target_epsilon is None:
-        return float(d.noise_multiplier), ""  # type: ignore[arg-type]
-    from dpaudit import accounting
-
-    steps = t.epochs * accounting.steps_per_epoch(dataset_size, t.batch_size)
-    noise = accounting.calibrate_noise(
-        target_epsilon=d.target_epsilon, dataset_size=dataset_size, batch_size=t.batch_size,
-        delta=d.delta, steps=steps, sampling=d.sampling, num_microbatches=d.num_microbatches,
-        accountant="rdp")
-    return noise, (f"noise_multiplier {noise:.4g} calibrated to target epsilon "
-                   f"{d.target_epsilon:g} (RDP) for {steps} steps")
 
 
 def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
@@ -90,7 +57,7 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
       config: a validated AuditConfig.
       out_dir: output directory; overrides `config.output.dir`.
       progress: receives a bar per model trained (default: silent).
-      policy: a `dpaudit.gate.Policy` (or a path to one); when given, the gate's
+      policy: a `dpaudit.gate.policy.Policy` (or a path to one); when given, the gate's
         verdict is stored in the results. The caller turns it into an exit code.
 
     Returns:
@@ -103,7 +70,7 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
     progress = progress or NullProgress()
     out = Path(out_dir if out_dir is not None else config.output.dir)
     config = dataclasses.replace(config, output=dataclasses.replace(config.output, dir=str(out)))
-    policy = _load_policy(policy)
+    policy = as_policy(policy)
     timings: dict[str, float] = {}
 
     tick = time.perf_counter()
@@ -135,25 +102,15 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
                          data=data.summary(), arms=tuple(arms), timings=timings)
     output.warn_contradictions(result)
     if policy is not None:
-        from dpaudit.gate import evaluate_gate
-
         result = result.with_verdict(evaluate_gate(result, policy).to_dict())
     timings["total"] = time.perf_counter() - started
     output.write_outputs(result, score_rows, out, report=config.output.report)
     return result
 
 
-def _load_policy(policy: Any) -> Any:
-    if policy is None or not isinstance(policy, (str, Path)):
-        return policy
-    from dpaudit.gate import load_policy
-
-    return load_policy(policy)
-
-
 def _check_model_fits(config: AuditConfig, data: AuditData) -> None:
     """Fails early, as bad input, when the chosen model cannot take this data."""
-    from dpaudit.models import build_model
+    from dpaudit.training.models import build_model
 
     options = {"hidden": config.model.hidden} if config.model.name == "mlp" else {}
     try:
@@ -180,7 +137,7 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str
     if probs_members.shape[1] < data.num_classes:
         raise InputError(f"model outputs {probs_members.shape[1]} classes, dataset "
                          f"{data.name!r} has {data.num_classes}")
-    utility = _utility(probs_members, members.y, probs_test, data.test.y)
+    utility = measure_utility(probs_members, members.y, probs_test, data.test.y)
 
     n_shadow = config.attacks.n_shadow
     counter = itertools.count(1)
@@ -205,85 +162,6 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str
     result = ArmResult(name=arm, utility=utility, privacy=privacy, attacks=tuple(summaries),
                        history=history)
     return result, [(arm, *row) for row in rows]
-
-
-def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, members: Any,
-                   nonmembers: Any, *, names: tuple[str, ...], delta: float, confidence: float,
-                   seed: int, shadow: tuple | None, top_k: int = 10
-                   ) -> tuple[list[AttackSummary], list[tuple[str, int, int, float]]]:
-    """Runs the named attacks on one model's outputs.
-
-    Args:
-      probs_members, probs_nonmembers: the model's class probabilities.
-      members, nonmembers: objects with `.y` (labels) and `.ids` (example ids).
-      names: attack names (see dpaudit.config.ATTACK_NAMES).
-      delta, confidence, seed: passed to `attacks.evaluate`.
-      shadow: (shadow_x, shadow_y, train_and_score, n_shadow, per_class) for the shadow
-        attack, or None to skip it.
-      top_k: most exposed members listed per attack.
-
-    Returns:
-      The AttackSummary list and scores.csv rows (attack, example id, is_member, score).
-    """
-    from dpaudit import attacks
-
-    probs = np.concatenate([probs_members, probs_nonmembers])
-    labels = np.concatenate([members.y, nonmembers.y]).astype(np.int64)
-    ids = np.concatenate([members.ids, nonmembers.ids]).astype(np.int64)
-    is_member = np.r_[np.ones(len(members.y), bool), np.zeros(len(nonmembers.y), bool)]
-    kw = {"delta": delta, "confidence": confidence, "seed": seed}
-    summaries, rows = [], []
-    with warnings.catch_warnings(record=True) as caught:
-        # Unresolvable metrics (e.g. TPR at FPR 0.001 with 100 non-members) are expected
-        # here and are NaN in the results; log them instead of printing warnings.
-        warnings.simplefilter("always", attacks.MetricWarning)
-        _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows)
-    for w in caught:
-        if issubclass(w.category, attacks.MetricWarning):
-            logger.info("%s", w.message)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return summaries, rows
-
-
-def _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows):
-    from dpaudit import attacks
-
-    from dpaudit.summaries import summarize_attack
-
-    for name in names:
-        if name == "loss_threshold":
-            result = attacks.loss_threshold_attack(per_example_loss(probs, labels), is_member,
-                                                   **kw)
-        elif name == "confidence":
-            result = attacks.confidence_attack(probs, labels, is_member, **kw)
-        elif name == "modified_entropy":
-            result = attacks.modified_entropy_attack(probs, labels, is_member, **kw)
-        elif name == "shadow":
-            if shadow is None:
-                logger.info("shadow attack skipped: no shadow models configured")
-                continue
-            shadow_x, shadow_y, train_and_score, n_shadow, per_class = shadow
-            result = attacks.shadow_attack(probs, labels, is_member, shadow_x=shadow_x,
-                                           shadow_y=shadow_y, train_and_score=train_and_score,
-                                           n_shadow=n_shadow, per_class=per_class, **kw)
-        else:
-            raise InputError(f"unknown attack {name!r}")
-        summaries.append(summarize_attack(result, ids=ids, labels=labels, top_k=top_k))
-        rows.extend((result.name, int(i), int(m), float(s))
-                    for i, m, s in zip(ids, is_member, np.asarray(result.scores)))
-
-
-def _utility(probs_train: np.ndarray, y_train: np.ndarray, probs_test: np.ndarray,
-             y_test: np.ndarray) -> Utility:
-    def acc(p: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(np.argmax(p, axis=1) == y)) if len(y) else math.nan
-
-    def loss(p: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(per_example_loss(p, y))) if len(y) else math.nan
-
-    return Utility(train_accuracy=acc(probs_train, y_train), test_accuracy=acc(probs_test, y_test),
-                   train_loss=loss(probs_train, y_train), test_loss=loss(probs_test, y_test))
 
 
 def _privacy(recipe: Recipe, history: Mapping[str, Any], dataset_size: int,

@@ -28,19 +28,23 @@ def _real(name: str, value: object) -> float:
     return value
 
 
-def check_positive(name: str, value: object) -> float:
-    """Returns `value` as a float if it is > 0 (inf allowed), else raises InputError."""
+def check_positive(name: str, value: object, *, finite: bool = False) -> float:
+    """Returns `value` as a float if it is > 0 (inf allowed unless `finite`)."""
     value = _real(name, value)
     if not value > 0:
         raise InputError(f"{name} must be positive, got {value!r}")
+    if finite and math.isinf(value):
+        raise InputError(f"{name} must be finite, got {value!r}")
     return value
 
 
-def check_non_negative(name: str, value: object) -> float:
-    """Returns `value` as a float if it is >= 0 (inf allowed), else raises InputError."""
+def check_non_negative(name: str, value: object, *, finite: bool = False) -> float:
+    """Returns `value` as a float if it is >= 0 (inf allowed unless `finite`)."""
     value = _real(name, value)
     if not value >= 0:
         raise InputError(f"{name} must be non-negative, got {value!r}")
+    if finite and math.isinf(value):
+        raise InputError(f"{name} must be finite, got {value!r}")
     return value
 
 

@@ -1,6 +1,6 @@
 """Gate policies: which limits apply to which arm, read from TOML or command-line options.
 
-Private module; `dpaudit.gate` re-exports the public names. No TensorFlow here.
+Private module; `dpaudit.gate.verdict` re-exports the public names. No TensorFlow here.
 
 A policy file (see examples/policy.toml)::
 
@@ -30,8 +30,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
-from dpaudit._io import read_toml_input
 from dpaudit.errors import InputError
+from dpaudit.files import read_toml_input
 from dpaudit.results import FPR_LEVELS
 
 __all__ = ["RULES", "RULE_KEYS", "RuleSet", "PolicyLayer", "Limit", "Policy", "load_policy"]
@@ -83,7 +83,7 @@ class RuleSet:
 
     Attributes:
       max_epsilon: largest theoretical epsilon (the accountant's, `ArmResult.epsilon`).
-        Applies to arms that claim DP; see `dpaudit.gate.evaluate_gate`.
+        Applies to arms that claim DP; see `dpaudit.gate.verdict.evaluate_gate`.
       max_empirical_epsilon: largest empirical epsilon lower bound of any attack.
       max_auc: largest ROC AUC of any attack.
       max_tpr_at_fpr: {FPR level: largest TPR of any attack at that FPR}; levels are
@@ -271,6 +271,13 @@ def load_policy(path: str | os.PathLike) -> Policy:
       >>> policy = load_policy("examples/policy.toml")  # doctest: +SKIP
     """
     return Policy.from_mapping(read_toml_input(path, "policy file"), source=str(path))
+
+
+def as_policy(policy: "Policy | str | os.PathLike | None") -> "Policy | None":
+    """A Policy as given, or loaded from its path; None stays None (no policy)."""
+    if policy is None or isinstance(policy, Policy):
+        return policy
+    return load_policy(policy)
 
 
 def _rules_from_table(table: Any, prefix: str, source: str) -> RuleSet:

@@ -4,7 +4,7 @@ Canaries are m examples the target never trains on (its non-members, then its te
 set), each given a wrong label drawn at random: a model only fits such a label if it
 memorises that very example, which is what DP forbids (Jagielski et al. 2020 and
 Steinke et al. 2023 use such canaries in input space). Each run trains the dp arm's
-recipe (`dpaudit._pipeline_train.Recipe`, so the config's model or its
+recipe (`dpaudit.training.recipe.Recipe`, so the config's model or its
 ``--trainer module:function``, optimizer, sampling, clipping and noise) on the members
 plus the canaries whose fair coin came up "in"; a canary's score is minus the final
 model's loss on its wrong label.
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from dpaudit.canary import CanaryObservations, _privacy_info
+from dpaudit.accounting import privacy_info, steps_per_epoch
+from dpaudit.canary.records import CanaryObservations
 from dpaudit.errors import InputError
-from dpaudit.results import Utility
 
 __all__ = ["blackbox_runs", "mislabel"]
 
@@ -42,12 +42,12 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
                   out_dir: str | Path | None = None, progress: Any = None
                   ) -> CanaryObservations:
     """Trains `runs` models with canaries and scores them (see the module docstring)."""
-    from dpaudit import pipeline
-    from dpaudit._pipeline_train import (ModelCache, Recipe, derive_seed, load_trainer,
-                                         per_example_loss, predict_proba)
-    from dpaudit._progress import NullProgress
+    from dpaudit.audit.inputs import load_audit_data, resolve_noise
+    from dpaudit.progress import NullProgress
+    from dpaudit.training import (ModelCache, Recipe, derive_seed, load_trainer, measure_utility,
+                                  per_example_loss, predict_proba)
 
-    data = data if data is not None else pipeline.load_audit_data(config)
+    data = data if data is not None else load_audit_data(config)
     members = data.members
     pool_x = np.concatenate([data.nonmembers.x, data.test.x])
     pool_y = np.concatenate([data.nonmembers.y, data.test.y])
@@ -64,7 +64,7 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
     unused = np.setdiff1d(np.arange(len(data.nonmembers.y), len(pool_y)), chosen)
     test_x, test_y = pool_x[unused], pool_y[unused]
 
-    noise, _ = pipeline.resolve_noise(config, len(members))
+    noise, _ = resolve_noise(config, len(members))
     trainer = load_trainer(config.model.trainer) if config.model.trainer else None
     cache_dir = (Path(out_dir) / "models"
                  if out_dir is not None and config.output.save_models else None)
@@ -88,18 +88,17 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
         run_ids.append(np.full(m, r))
         steps_run = trained.history.get("steps") or ()
         steps = (int(steps_run[-1]) if steps_run else
-                 t.epochs * _steps_per_epoch(len(y), t.batch_size))
+                 t.epochs * steps_per_epoch(len(y), t.batch_size))
         claimed = ("" if trainer is None else
                    f"DP settings as claimed in the config for trainer {config.model.trainer!r}; "
                    "dpaudit cannot check the trainer uses them.")
-        privacies.append(_privacy_info(
+        privacies.append(privacy_info(
             dataset_size=len(y), batch_size=t.batch_size, noise_multiplier=noise,
             l2_norm_clip=d.l2_norm_clip, delta=d.delta, steps=steps, epochs=t.epochs,
             sampling=d.sampling, num_microbatches=d.num_microbatches, note=claimed))
         if r == 0:
-            utility = _utility(predict_proba(trained.model, members.x), members.y,
-                               predict_proba(trained.model, test_x), test_y,
-                               per_example_loss)
+            utility = measure_utility(predict_proba(trained.model, members.x), members.y,
+                                      predict_proba(trained.model, test_x), test_y)
     # The largest epsilon over runs: dataset sizes differ with the canaries drawn in.
     worst = max(privacies, key=lambda p: math.inf if p.epsilon is None else p.epsilon)
     details = {"canary_source": "non-members and test examples, labels changed at random",
@@ -109,23 +108,3 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
                               is_member=np.concatenate(coins),
                               run_ids=np.concatenate(run_ids), num_canaries=m, runs=runs,
                               privacy=worst, utility=utility, details=details)
-
-
-def _steps_per_epoch(n: int, b: int) -> int:
-    from dpaudit.accounting import steps_per_epoch
-
-    return steps_per_epoch(n, b)
-
-
-def _utility(probs_train: np.ndarray, y_train: np.ndarray, probs_test: np.ndarray,
-             y_test: np.ndarray, loss: Any) -> Utility:
-    def accuracy(p: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(np.argmax(p, axis=1) == y)) if len(y) else math.nan
-
-    def mean_loss(p: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(loss(p, y))) if len(y) else math.nan
-
-    return Utility(train_accuracy=accuracy(probs_train, y_train),
-                   test_accuracy=accuracy(probs_test, y_test),
-                   train_loss=mean_loss(probs_train, y_train),
-                   test_loss=mean_loss(probs_test, y_test))

@@ -1,0 +1,86 @@
+"""Runs the chosen membership-inference attacks on one model's per-example outputs.
+
+Shared by `train-and-attack` (both arms) and `attack` (a model trained elsewhere).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+
+from dpaudit.audit.summary import summarize_attack
+from dpaudit.errors import InputError
+from dpaudit.results import AttackSummary
+from dpaudit.training.scoring import per_example_loss
+
+__all__ = ["attack_outputs"]
+
+logger = logging.getLogger(__name__)
+
+
+def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, members: Any,
+                   nonmembers: Any, *, names: tuple[str, ...], delta: float, confidence: float,
+                   seed: int, shadow: tuple | None, top_k: int = 10
+                   ) -> tuple[list[AttackSummary], list[tuple[str, int, int, float]]]:
+    """Runs the named attacks on one model's outputs.
+
+    Args:
+      probs_members, probs_nonmembers: the model's class probabilities.
+      members, nonmembers: objects with `.y` (labels) and `.ids` (example ids).
+      names: attack names (see dpaudit.config.ATTACK_NAMES).
+      delta, confidence, seed: passed to `attacks.evaluate`.
+      shadow: (shadow_x, shadow_y, train_and_score, n_shadow, per_class) for the shadow
+        attack, or None to skip it.
+      top_k: most exposed members listed per attack.
+
+    Returns:
+      The AttackSummary list and scores.csv rows (attack, example id, is_member, score).
+    """
+    from dpaudit import attacks
+
+    probs = np.concatenate([probs_members, probs_nonmembers])
+    labels = np.concatenate([members.y, nonmembers.y]).astype(np.int64)
+    ids = np.concatenate([members.ids, nonmembers.ids]).astype(np.int64)
+    is_member = np.r_[np.ones(len(members.y), bool), np.zeros(len(nonmembers.y), bool)]
+    kw = {"delta": delta, "confidence": confidence, "seed": seed}
+    summaries, rows = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        # Unresolvable metrics (e.g. TPR at FPR 0.001 with 100 non-members) are expected
+        # here and are NaN in the results; log them instead of printing warnings.
+        warnings.simplefilter("always", attacks.MetricWarning)
+        _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows)
+    for w in caught:
+        if issubclass(w.category, attacks.MetricWarning):
+            logger.info("%s", w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return summaries, rows
+
+
+def _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows):
+    from dpaudit import attacks
+
+    for name in names:
+        if name == "loss_threshold":
+            result = attacks.loss_threshold_attack(per_example_loss(probs, labels), is_member,
+                                                   **kw)
+        elif name == "confidence":
+            result = attacks.confidence_attack(probs, labels, is_member, **kw)
+        elif name == "modified_entropy":
+            result = attacks.modified_entropy_attack(probs, labels, is_member, **kw)
+        elif name == "shadow":
+            if shadow is None:
+                logger.info("shadow attack skipped: no shadow models configured")
+                continue
+            shadow_x, shadow_y, train_and_score, n_shadow, per_class = shadow
+            result = attacks.shadow_attack(probs, labels, is_member, shadow_x=shadow_x,
+                                           shadow_y=shadow_y, train_and_score=train_and_score,
+                                           n_shadow=n_shadow, per_class=per_class, **kw)
+        else:
+            raise InputError(f"unknown attack {name!r}")
+        summaries.append(summarize_attack(result, ids=ids, labels=labels, top_k=top_k))
+        rows.extend((result.name, int(i), int(m), float(s))
+                    for i, m, s in zip(ids, is_member, np.asarray(result.scores)))
