@@ -25,18 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from dpaudit.accounting.plan import SAMPLINGS
+from dpaudit.data.splits import SCALINGS
 from dpaudit.errors import InputError
+from dpaudit.training.models import MODEL_NAMES
 from dpaudit.files import read_toml_input
 
-__all__ = ["ATTACK_NAMES", "OPTIMIZERS", "SAMPLINGS", "DEFAULT_NOISE_MULTIPLIER", "DataConfig",
+__all__ = ["ATTACK_NAMES", "OPTIMIZERS", "DEFAULT_NOISE_MULTIPLIER", "DataConfig",
            "ModelConfig", "TrainingConfig", "DPConfig", "AttacksConfig", "OutputConfig",
            "AuditConfig", "FLAGS", "load_config", "config_from_dict"]
 
 ATTACK_NAMES = ("loss_threshold", "confidence", "modified_entropy", "shadow")
 OPTIMIZERS = ("sgd", "adam", "adagrad")
-SAMPLINGS = ("poisson", "shuffle")
-MODEL_NAMES = ("logreg", "mlp", "cnn")  # mirrors dpaudit.training.models (kept here: no Keras import)
-SCALINGS = ("auto", "none", "minmax", "standard")
 DATASET_KINDS = ("digits", "mnist", "mnist:train", "mnist:test")
 DATASET_PREFIXES = ("csv:", "npz:")
 # Used when neither noise_multiplier nor target_epsilon is given.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from dpaudit.attacks.metrics import FPR_LEVELS as _ATTACK_FPR_LEVELS
 from dpaudit.errors import InputError
 from dpaudit.files import atomic_write_text, read_text_input
 
@@ -34,8 +35,9 @@ __all__ = [
 SCHEMA_VERSION = 1
 # Older schema versions that still load (upgraded in `_upgrade`).
 _KNOWN_SCHEMA_VERSIONS = (1,)
-# The false-positive rates at which every attack reports its true-positive rate.
-FPR_LEVELS = ("0.001", "0.01", "0.1")
+# The false-positive rates at which every attack reports its true-positive rate, as
+# results.json keys: the attacks' own levels, 0.001 -> "0.001".
+FPR_LEVELS = tuple(f"{level:g}" for level in _ATTACK_FPR_LEVELS)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,8 @@ private is private SGD?", https://arxiv.org/abs/2006.07709). A lower bound above
 theoretical epsilon is therefore impossible for a correct implementation and accountant:
 the report calls it a DP bug.
 
-The comparison is only sound when the bound was computed at a delta no smaller than the
-accountant's (epsilon(delta) decreases in delta); otherwise the pair is flagged as not
-comparable rather than as a bug.
+Which pairs contradict the guarantee is decided by `dpaudit.evidence.classify`, the one
+rule the CLI and the gate use too; this module words it for the report.
 """
 
 from __future__ import annotations
@@ -19,24 +18,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dpaudit.evidence import Status, classify
 from dpaudit.results import ArmResult, AttackSummary
 
 __all__ = ["Status", "EvidenceRow", "compare_arm", "format_confidence"]
-
-# Relative slack so that a bound equal to epsilon up to float rounding is not called a bug.
-_REL_TOL = 1e-9
-
-
-class Status:
-    """The outcome of comparing one lower bound with the theoretical epsilon."""
-
-    VIOLATION = "violation"          # lower bound > theoretical epsilon: DP bug
-    NOT_COMPARABLE = "not_comparable"  # bound above epsilon but computed at a smaller delta
-    CONSISTENT = "consistent"        # 0 < lower bound <= epsilon
-    NO_EVIDENCE = "no_evidence"      # lower bound 0: the attack certifies nothing
-    NO_GUARANTEE = "no_guarantee"    # arm without a DP guarantee (baseline)
-    UNAVAILABLE = "unavailable"      # no lower bound computed
-
 
 @dataclass(frozen=True)
 class EvidenceRow:
@@ -118,9 +103,11 @@ def _compare(arm: str, eps: float | None, delta: float | None,
 
 def _read(eps: float | None, delta: float | None, lb: float, bound_delta: float | None,
           conf: str) -> tuple[str, str]:
-    if not _finite(lb):
+    status = classify(theoretical_epsilon=eps, delta=delta, lower_bound=lb,
+                      bound_delta=bound_delta)
+    if status == Status.UNAVAILABLE:
         return Status.UNAVAILABLE, "No empirical lower bound was computed for this attack."
-    if eps is None:
+    if status == Status.NO_GUARANTEE:
         if lb > 0:
             return Status.NO_GUARANTEE, (
                 f"No DP guarantee for this model. The attack proves epsilon >= {lb:.3g} "
@@ -128,19 +115,19 @@ def _read(eps: float | None, delta: float | None, lb: float, bound_delta: float 
         return Status.NO_GUARANTEE, (
             "No DP guarantee for this model. This attack found no statistically "
             "significant leakage, which does not mean that there is none.")
-    if lb > eps * (1 + _REL_TOL):
-        if bound_delta is not None and delta is not None and bound_delta < delta * (1 - _REL_TOL):
-            return Status.NOT_COMPARABLE, (
-                f"The lower bound {lb:.3g} exceeds the theoretical epsilon {eps:.3g}, but it "
-                f"was computed at delta = {bound_delta:.2g}, smaller than the accountant's "
-                f"delta = {delta:.2g}, so the two are not directly comparable. Recompute the "
-                f"bound at delta = {delta:.2g} before drawing a conclusion.")
+    if status == Status.NOT_COMPARABLE:
+        return Status.NOT_COMPARABLE, (
+            f"The lower bound {lb:.3g} exceeds the theoretical epsilon {eps:.3g}, but it "
+            f"was computed at delta = {bound_delta:.2g}, smaller than the accountant's "
+            f"delta = {delta:.2g}, so the two are not directly comparable. Recompute the "
+            f"bound at delta = {delta:.2g} before drawing a conclusion.")
+    if status == Status.VIOLATION:
         return Status.VIOLATION, (
             f"DP BUG: the attack proves epsilon >= {lb:.3g} with {conf} confidence, above "
             f"the theoretical epsilon {eps:.3g}. A correct DP-SGD run cannot do this. Check "
             "that the batch sampling, clipping and noise actually used match what the "
             "accountant was told, and do not rely on the stated guarantee until it is fixed.")
-    if lb <= 0:
+    if status == Status.NO_EVIDENCE:
         return Status.NO_EVIDENCE, (
             f"The attack certifies no leakage (lower bound 0). That is consistent with "
             f"epsilon = {eps:.3g} but says nothing about how tight the guarantee is.")

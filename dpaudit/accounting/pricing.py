@@ -62,6 +62,7 @@ import scipy.optimize
 from dp_accounting import pld, rdp
 
 from dpaudit import validation
+from dpaudit.accounting.plan import SAMPLINGS
 from dpaudit.results import PrivacyInfo
 from dpaudit.errors import InputError
 
@@ -82,7 +83,6 @@ logger = logging.getLogger(__name__)
 Sampling = Literal["poisson", "shuffle"]
 Accountant = Literal["rdp", "pld"]
 
-SAMPLINGS: tuple[str, ...] = ("poisson", "shuffle")
 ACCOUNTANTS: tuple[str, ...] = ("rdp", "pld")
 # dp_accounting's default; finer costs time, coarser loosens the (still valid) bound.
 _PLD_DISCRETIZATION = 1e-4

@@ -15,11 +15,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterable
 
+from dpaudit.evidence import contradictions
 from dpaudit.files import atomic_write_text
 from dpaudit.results import AuditResult, save_results
 
-__all__ = ["environment", "write_scores", "write_outputs", "warn_contradictions",
-           "contradictions"]
+__all__ = ["environment", "write_scores", "write_outputs", "warn_contradictions"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,26 +57,10 @@ def write_scores(path: Path, rows: Iterable[tuple[str, str, int, int, float]]) -
     atomic_write_text(path, buffer.getvalue())
 
 
-def contradictions(result: AuditResult) -> list[str]:
-    """Arms whose empirical epsilon lower bound exceeds the accountant's epsilon."""
-    found = []
-    for arm in result.arms:
-        theory = arm.epsilon
-        if theory is None:
-            continue
-        for attack in arm.attacks:
-            bound = attack.epsilon_lower_bound
-            if not math.isnan(bound) and bound > theory:
-                found.append(f"arm {arm.name!r}: attack {attack.name!r} proves epsilon >= "
-                             f"{bound:.3g} (confidence {attack.confidence:g}) but the "
-                             f"accountant claims epsilon = {theory:.3g}: the DP training or "
-                             "its accounting is broken")
-    return found
-
-
 def warn_contradictions(result: AuditResult) -> None:
-    for line in contradictions(result):
-        logger.warning("%s", line)
+    """Logs every contradiction `dpaudit.evidence.contradictions` finds."""
+    for found in contradictions(result):
+        logger.warning("%s", found)
 
 
 def write_outputs(result: AuditResult, score_rows: list, out: Path, *, report: bool) -> None:

@@ -74,15 +74,15 @@ def finish_run(result: Any, out_dir: Path, *, quiet: bool, summary: str | None =
 
     Raises GateFailed (exit 1) when a gate ran and failed.
     """
-    from dpaudit.audit.outputs import contradictions
+    from dpaudit.evidence import contradictions
 
     if not quiet:
         click.echo(summary if summary is not None else summary_table(result))
         click.echo(f"results: {out_dir / 'results.json'}")
         if (out_dir / "report.html").is_file():
             click.echo(f"report:  {out_dir / 'report.html'}")
-    for line in contradictions(result):
-        click.secho(f"DP VIOLATION: {line}", fg="red", err=True)
+    for found in contradictions(result):
+        click.secho(f"DP VIOLATION: {found}", fg="red", err=True)
     if result.verdict is None:
         return
     from dpaudit.gate import Verdict

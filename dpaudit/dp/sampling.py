@@ -22,6 +22,7 @@ import tensorflow as tf
 from dpaudit.dp import _validation
 from dpaudit.dp.models import _Runtime, is_private_model
 from dpaudit.dp.optimizers import is_dp_optimizer, plain_model_error
+from dpaudit.accounting import SAMPLINGS
 from dpaudit.errors import InputError
 
 __all__ = ["SAMPLINGS", "poisson_batches", "shuffle_batches", "fit_private",
@@ -29,7 +30,6 @@ __all__ = ["SAMPLINGS", "poisson_batches", "shuffle_batches", "fit_private",
 
 logger = logging.getLogger(__name__)
 
-SAMPLINGS = ("poisson", "shuffle")
 
 
 def steps_per_epoch(dataset_size: int, batch_size: int) -> int:

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from dpaudit.evidence import Status, classify_attack
 from dpaudit.gate.policy import Limit
 from dpaudit.results import ArmResult, AttackSummary
 
@@ -93,10 +94,10 @@ def check_consistency(arm: ArmResult) -> tuple[RuleOutcome | None, list[str]]:
     notes: list[str] = []
     comparable: list[AttackSummary] = []
     for attack in arm.attacks:
-        if math.isnan(attack.epsilon_lower_bound):
+        status = classify_attack(arm, attack)
+        if status == Status.UNAVAILABLE:
             continue
-        if (attack.delta is not None and arm_delta is not None
-                and attack.delta < arm_delta * (1 - 1e-9)):
+        if status == Status.NOT_COMPARABLE:
             notes.append(f"attack {attack.name!r} on arm {arm.name!r}: its epsilon lower bound "
                          f"is at delta={attack.delta:g}, below the accountant's delta="
                          f"{arm_delta:g}, so it is not compared with the guarantee")
@@ -110,7 +111,8 @@ def check_consistency(arm: ArmResult) -> tuple[RuleOutcome | None, list[str]]:
     bound = worst.epsilon_lower_bound
     confidence = (f"{worst.confidence:.0%} confidence" if not math.isnan(worst.confidence)
                   else "unstated confidence")
-    if bound > epsilon:
+    violated = classify_attack(arm, worst) == Status.VIOLATION
+    if violated:
         message = (f"{CONTRADICTION_MESSAGE}: attack {worst.name!r} shows epsilon >= "
                    f"{format_value(bound)} ({confidence}), but the accountant claims "
                    f"{_epsilon_text(arm)}")
@@ -118,7 +120,7 @@ def check_consistency(arm: ArmResult) -> tuple[RuleOutcome | None, list[str]]:
         message = (f"attack {worst.name!r}: empirical epsilon lower bound {format_value(bound)} "
                    f"({confidence}) does not exceed the {_epsilon_text(arm)}")
     return RuleOutcome(CONSISTENCY_RULE, arm.name, worst.name, bound, epsilon,
-                       bound <= epsilon, message, ALWAYS_ON), notes
+                       not violated, message, ALWAYS_ON), notes
 
 
 def _tpr_getter(level: str) -> Callable[[AttackSummary], float]:

@@ -14,16 +14,18 @@ import dataclasses
 import hashlib
 import json
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from dpaudit.config import AuditConfig
 from dpaudit.errors import InputError
 from dpaudit.progress import Progress
 from dpaudit.training.cache import ModelCache, Trained
 from dpaudit.training.seeds import derive_seed
 from dpaudit.training.trainers import trainer_source_hash
+
+if TYPE_CHECKING:  # config imports the model zoo's names from this package
+    from dpaudit.config import AuditConfig
 
 __all__ = ["Recipe"]
 
