@@ -17,6 +17,7 @@ import traceback
 import click
 
 from dpaudit import __version__
+from dpaudit.backend import require_tensorflow
 from dpaudit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERNAL, GateFailed, InputError
 
 __all__ = ["cli", "main"]
@@ -107,6 +108,7 @@ def _quiet_tensorflow_start(command: click.Command) -> None:
 
     @functools.wraps(callback)
     def run(*args, **kwargs):
+        require_tensorflow(f"dpaudit {command.name}")
         if not (click.get_current_context().find_root().obj or {}).get("debug"):
             _import_tensorflow_quietly()
         return callback(*args, **kwargs)

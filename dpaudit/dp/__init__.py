@@ -13,6 +13,9 @@ backend unless KERAS_BACKEND is already set); `import dpaudit` does not.
 
 import os
 
+from dpaudit.backend import require_tensorflow
+
+require_tensorflow("dpaudit.dp (DP-SGD training)")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from dpaudit.dp.clipping import per_example_gradient_norms  # noqa: E402

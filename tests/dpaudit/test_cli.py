@@ -27,3 +27,18 @@ def test_import_and_help_do_not_import_tensorflow():
             "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_tensorflow_command_without_tensorflow_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from dpaudit.cli import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    done = CliRunner().invoke(cli, ["suggest-clip", "--dataset", "digits"])
+    assert done.exit_code == 2, done.output
+    assert "needs TensorFlow" in done.output and "dpaudit[tensorflow]" in done.output
