@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from dpaudit.attacks.metrics import FPR_LEVELS as _ATTACK_FPR_LEVELS
 from dpaudit.errors import InputError
 from dpaudit.files import atomic_write_text, read_text_input
+from dpaudit.overview import result_html, result_repr
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -163,6 +164,12 @@ class AuditResult:
     verdict: Mapping[str, Any] | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+
+    def __repr__(self) -> str:
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        return result_html(self)
 
     def arm(self, name: str) -> ArmResult:
         for arm in self.arms:

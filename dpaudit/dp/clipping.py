@@ -251,8 +251,13 @@ def per_example_gradient_norms(model: keras.Model, loss_fn: Any, x: Any, y: Any,
       np.ndarray of shape (N,), float64.
 
     Example:
+        >>> import numpy as np, keras
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        >>> x_train, y_train = np.ones((5, 4), "float32"), np.array([0, 1, 2, 0, 1])
         >>> norms = per_example_gradient_norms(model, "sparse_categorical_crossentropy",
         ...                                    x_train, y_train)
+        >>> norms.shape
+        (5,)
     """
     from dpaudit.dp import _validation
 

@@ -105,9 +105,12 @@ def dp_gradients(model: keras.Model, loss_fn: Any, x: Any, y: Any, *, l2_norm_cl
       ``plain_optimizer.apply_gradients(zip(grads, model.trainable_variables))``.
 
     Example:
+        >>> import numpy as np, keras
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        >>> xb, yb = np.ones((8, 4), "float32"), np.zeros(8, "int64")
         >>> grads = dp_gradients(model, keras.losses.SparseCategoricalCrossentropy(),
         ...                      xb, yb, l2_norm_clip=1.0, noise_multiplier=1.1, seed=0)
-        >>> keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
+        >>> _ = keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
     """
     l2_norm_clip = _validation.check_clip(l2_norm_clip)
     noise_multiplier = _validation.check_noise(noise_multiplier)

@@ -89,6 +89,7 @@ class DPModel(_DPTrainStep, keras.Model):
     BatchNormalization is refused.
 
     Example:
+        >>> from dpaudit.dp import DPKerasSGDOptimizer
         >>> inputs = keras.Input((64,))
         >>> outputs = keras.layers.Dense(10, activation="softmax")(inputs)
         >>> model = DPModel(inputs, outputs)
@@ -125,6 +126,7 @@ def make_private(model: keras.Model) -> DPModel:
       InputError: the model's inputs are unknown (subclassed or unbuilt Sequential).
 
     Example:
+        >>> from dpaudit.training import build_model
         >>> private = make_private(build_model("mlp", input_shape=(64,), num_classes=10,
         ...                                    seed=0))
     """

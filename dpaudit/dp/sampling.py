@@ -128,6 +128,13 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
       takes a noise-only step on an empty Poisson batch; a plain model skips it).
 
     Example:
+        >>> import numpy as np, keras
+        >>> from dpaudit.dp import DPKerasSGDOptimizer, DPSequential
+        >>> model = DPSequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        >>> model.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.1,
+        ...                                             learning_rate=0.1),
+        ...               loss=keras.losses.SparseCategoricalCrossentropy(reduction="none"))
+        >>> x_train, y_train = np.ones((2000, 4), "float32"), np.zeros(2000, "int64")
         >>> history = fit_private(model, x_train, y_train, batch_size=256, epochs=5,
         ...                       seed=0)
         >>> history.history["steps"]

@@ -75,9 +75,13 @@ def suggest_clip(model: keras.Model, x: Any, y: Any, *, loss_fn: Any = None,
       A `ClipSuggestion`.
 
     Example:
+        >>> import numpy as np, keras
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        >>> x_train, y_train = np.ones((20, 4), "float32"), np.zeros(20, "int64")
         >>> s = suggest_clip(model, x_train, y_train,
         ...                  loss_fn="sparse_categorical_crossentropy")
-        >>> s.l2_norm_clip, s.quantiles[0.9]
+        >>> bool(s.l2_norm_clip > 0)
+        True
     """
     if loss_fn is None:
         loss_fn = getattr(model, "loss", None)
