@@ -2,7 +2,7 @@
 
 Each command lives in `dpaudit/commands/<name>.py` and is imported only when it is
 run (or when `--help` lists it), so `dpaudit --help` never imports TensorFlow.
-Exit codes follow DESIGN.md: 0 ok, 1 gate failed, 2 bad input, 3 internal error.
+Exit codes follow docs/architecture.md: 0 ok, 1 gate failed, 2 bad input, 3 internal error.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Errors that the CLI turns into exit codes (see DESIGN.md, "Exit codes")."""
+"""Errors that the CLI turns into exit codes (see docs/architecture.md, "Exit codes")."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ class ArmResult:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """Everything one audit produced; see DESIGN.md "The results contract".
+    """Everything one audit produced; see docs/architecture.md "The results contract".
 
     Attributes:
       config: the configuration as run, after defaults.

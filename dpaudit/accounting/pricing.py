@@ -11,7 +11,7 @@ Thin wrappers over Google's dp-accounting (https://github.com/google/differentia
   Ghazi, Kamath, Kumar, Manurangsi, "Connect the Dots", PETS 2022), discretised
   pessimistically, so usually tighter than RDP and still a valid upper bound.
 
-What is priced, and why it must match what ran (DESIGN.md, "never get wrong" no. 1):
+What is priced, and why it must match what ran (docs/architecture.md, "never get wrong" no. 1):
 
 * ``sampling="poisson"`` (default): every step includes each example independently
   with probability ``q = batch_size / dataset_size`` (Abadi et al., "Deep Learning with

@@ -1,6 +1,6 @@
 """The audit pipeline behind `dpaudit train-and-attack`: baseline and DP arms, attacked.
 
-Data flow (DESIGN.md): config -> dataset -> split (members | non-members | shadow pool
+Data flow (docs/architecture.md): config -> dataset -> split (members | non-members | shadow pool
 | test) -> for each arm (``baseline``, ``dp``): train the target on the members ->
 per-example outputs on members and non-members -> attacks (loss threshold, Yeom et
 al., CSF 2018; confidence and modified entropy, Song & Mittal, USENIX Security 2021;

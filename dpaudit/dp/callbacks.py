@@ -4,7 +4,7 @@ The accountant is `dpaudit.accounting.compute_epsilon` (Abadi et al., "Deep Lear
 with Differential Privacy", CCS 2016, with the RDP or PLD accountant of dp-accounting).
 The callback counts train batches itself instead of assuming ``epochs * ceil(N / B)``,
 so an epoch cut short, ``steps_per_epoch`` or repeated ``fit`` calls are all priced as
-they ran (DESIGN.md: the epsilon must match what was actually used).
+they ran (docs/architecture.md: the epsilon must match what was actually used).
 """
 
 from __future__ import annotations
