@@ -8,6 +8,7 @@ only needs `SAMPLINGS` or the training plan stays fast to start.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 from dpaudit.accounting.plan import SAMPLINGS
@@ -18,6 +19,23 @@ _LAZY = {name: "dpaudit.accounting.pricing" for name in (
     "steps_per_epoch")}
 
 __all__ = ["SAMPLINGS", *_LAZY]
+
+
+class _DroppedRdpOrders(logging.Filter):
+    """dp-accounting warns once per RDP order it cannot evaluate ("failed to converge ...
+    Excluding this order"), dozens of lines per epsilon in a script or notebook. Dropping
+    an order keeps the RDP epsilon a valid upper bound (it is a minimum over the orders
+    left), so these are debug notes, not warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "failed to converge" in message and "Excluding this order" in message:
+            logging.getLogger(__name__).debug("dp-accounting: %s", message)
+            return False
+        return True
+
+
+logging.getLogger("absl").addFilter(_DroppedRdpOrders())
 
 
 def __getattr__(name: str) -> Any:
