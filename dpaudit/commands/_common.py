@@ -53,9 +53,15 @@ def load_policy_option(policy_path: Path | None):
     """Loads `--policy` before any training, so a bad policy fails in seconds."""
     if policy_path is None:
         return None
+    from dpaudit.errors import InputError
     from dpaudit.gate import load_policy
 
-    return load_policy(policy_path)
+    policy = load_policy(policy_path)
+    if policy.is_empty:
+        raise InputError(f"--policy {policy_path}: the policy sets no rule, so a gate would "
+                         "check nothing; add rules under [all] or [arms.NAME] (e.g. "
+                         "max_auc = 0.6; see examples/policy.toml), or drop --policy")
+    return policy
 
 
 def quiet_third_party_logs() -> None:
