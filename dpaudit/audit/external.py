@@ -30,21 +30,27 @@ from dpaudit.progress import NullProgress, Progress
 from dpaudit.results import ArmResult, AuditResult, Utility
 from dpaudit.training import ModelCache, Recipe, derive_seed, load_trainer, predict_proba
 
-__all__ = ["audit_model", "load_keras_model", "fit_to_model"]
+__all__ = ["audit_model", "check_model_file", "load_keras_model", "fit_to_model"]
 
 logger = logging.getLogger(__name__)
 
 _MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load_keras_model(path: str | Path):
-    """Loads a .keras or .h5 model with safe mode on; InputError naming the file otherwise."""
+def check_model_file(path: str | Path) -> Path:
+    """The checks on a model file that need no TensorFlow: it exists, with a Keras suffix."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found")
     if path.suffix.lower() not in _MODEL_SUFFIXES:
         raise InputError(f"{path}: expected a Keras model file (.keras or .h5), "
                          f"got suffix {path.suffix or 'none'!r}")
+    return path
+
+
+def load_keras_model(path: str | Path):
+    """Loads a .keras or .h5 model with safe mode on; InputError naming the file otherwise."""
+    path = check_model_file(path)
     import keras
 
     try:

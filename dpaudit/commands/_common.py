@@ -17,7 +17,8 @@ from dpaudit.config import FLAGS
 from dpaudit.errors import GateFailed
 
 __all__ = ["setting_options", "config_from_options", "load_policy_option",
-           "quiet_third_party_logs", "finish_run", "summary_table", "fmt"]
+           "quiet_third_party_logs", "finish_run", "summary_table", "fmt", "force_option",
+           "check_data_spec", "load_tensorflow", "estimate_output_bytes"]
 
 _CLICK_TYPES = {"int": click.INT, "float": click.FLOAT, "str": click.STRING,
                 "ints": click.STRING, "strs": click.STRING}
@@ -47,6 +48,54 @@ def config_from_options(config_path: Path | None, settings: dict[str, Any]):
     overrides = {key.removeprefix(_PREFIX).replace("__", "."): value
                  for key, value in settings.items()}
     return load_config(config_path, overrides)
+
+
+def force_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`--force`: write into a non-empty --out folder that is not a dpaudit run."""
+    return click.option("--force", is_flag=True,
+                        help="Write into --out even if it is a non-empty folder that is not "
+                             "a dpaudit run (its results.json, scores.csv, report.html and "
+                             "models/ are replaced).")(function)
+
+
+def check_data_spec(spec: str | None, flag: str) -> None:
+    """A `csv:PATH` / `npz:PATH` whose file is missing fails here, before TensorFlow loads."""
+    if not spec:
+        return
+    from dpaudit.errors import InputError
+
+    kind, sep, arg = str(spec).partition(":")
+    if sep and kind in ("csv", "npz") and arg:
+        path = Path(arg).expanduser()
+        if not path.exists():
+            raise InputError(f"{arg}: file not found (given as {flag} {spec})")
+        if not path.is_file():
+            raise InputError(f"{arg}: not a file (given as {flag} {spec})")
+
+
+def estimate_output_bytes(n_examples: int, n_attacks: int, n_arms: int) -> int:
+    """A floor for what a run writes: scores.csv rows (~48 bytes each), results.json and a
+    report with plotly embedded (~8 MiB), and headroom for saved models (~32 MiB; small
+    tabular and MNIST models are well under that). Checked against free space up front so
+    a full disk is found in seconds, not after training."""
+    return 48 * max(n_examples, 0) * max(n_attacks, 1) * max(n_arms, 1) + 40 * 2 ** 20
+
+
+def load_tensorflow() -> None:
+    """Imports TensorFlow once the arguments are checked (a typo fails in a second, not
+    after TensorFlow's ~10 s start); quietly unless --debug."""
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    ctx = click.get_current_context(silent=True)
+    debug = bool(ctx and (ctx.find_root().obj or {}).get("debug"))
+    if debug:
+        import tensorflow  # noqa: F401
+        return
+    from dpaudit.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
 
 def load_policy_option(policy_path: Path | None):
