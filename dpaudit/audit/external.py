@@ -140,7 +140,7 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
     rng = np.random.default_rng(derive_seed(seed, "subsample"))
     parts = {}
     for role, spec in (("members", members), ("nonmembers", nonmembers)):
-        ds = load_dataset(spec, label_column=label_column)
+        ds = load_dataset(spec, label_column=label_column, every_class=False)
         x = fit_to_model(_scale(ds, scaling), model, f"{role} data {spec!r}")
         keep = _subsample(len(ds), max_examples, rng)
         parts[role] = Part(x=x[keep], y=ds.y[keep], ids=keep.astype(np.int64))
@@ -148,7 +148,8 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
     shadow_part = None
     if with_shadow:
         if shadow_data is not None:
-            ds = load_dataset(shadow_data, label_column=label_column)
+            ds = load_dataset(shadow_data, label_column=label_column,
+                              every_class=False)
             x = fit_to_model(_scale(ds, scaling), model, f"shadow data {shadow_data!r}")
             shadow_part = Part(x=x, y=ds.y, ids=np.arange(len(ds), dtype=np.int64))
         else:
