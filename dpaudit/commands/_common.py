@@ -18,7 +18,8 @@ from dpaudit.errors import GateFailed
 
 __all__ = ["setting_options", "config_from_options", "load_policy_option",
            "quiet_third_party_logs", "finish_run", "summary_table", "fmt", "force_option",
-           "check_data_spec", "load_tensorflow", "estimate_output_bytes"]
+           "check_data_spec", "load_tensorflow", "estimate_output_bytes",
+           "strongest"]
 
 _CLICK_TYPES = {"int": click.INT, "float": click.FLOAT, "str": click.STRING,
                 "ints": click.STRING, "strs": click.STRING}
@@ -156,28 +157,48 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def strongest(attacks: Any, value_of: Callable[[Any], float]) -> tuple[Any, float]:
+    """The attack with the largest measured value of one metric, and that value.
+
+    This is what the gate compares each attack rule with (`dpaudit.gate.rules`: the worst
+    attack for that rule), so every column of the summary table is the number a
+    `max_auc`, `max_tpr_at_fpr` or `max_empirical_epsilon` rule would check. NaN values
+    are skipped here; the gate fails closed on them ("could not be measured").
+    """
+    measured = [(a, value_of(a)) for a in attacks if not math.isnan(value_of(a))]
+    return max(measured, key=lambda av: av[1]) if measured else (None, math.nan)
+
+
 def summary_table(result: Any) -> str:
-    """The end-of-run table: per arm, utility, theoretical epsilon and the best attack."""
-    header = ("arm", "test acc", "epsilon (theory)", "best attack", "AUC",
+    """The end-of-run table: per arm, utility, theoretical epsilon and, per metric, the
+    strongest attack on it (the value the gate's rule for that metric checks)."""
+    header = ("arm", "test acc", "epsilon (theory)", "strongest attack", "AUC",
               "TPR@1%FPR", "TPR@10%FPR", "epsilon lower bound")
     rows = [header]
     for arm in result.arms:
-        best = arm.best_attack()
-        bounds = [a.epsilon_lower_bound for a in arm.attacks
-                  if not math.isnan(a.epsilon_lower_bound)]
+        top, auc = strongest(arm.attacks, lambda a: a.auc)
+
+        def cell(value_of: Callable[[Any], float], digits: int = 3) -> str:
+            attack, value = strongest(arm.attacks, value_of)
+            if attack is None:
+                return "n/a"
+            # Name the attack when another one than the AUC's is strongest on this metric.
+            return fmt(value, digits) + ("" if attack is top else f" ({attack.name})")
+
         rows.append((
             arm.name,
             fmt(arm.utility.test_accuracy if arm.utility else None),
             "none (no DP)" if arm.epsilon is None else fmt(arm.epsilon, 2),
-            best.name if best else "n/a",
-            f"{best.auc:.3f} [{best.auc_ci[0]:.2f}, {best.auc_ci[1]:.2f}]" if best else "n/a",
-            fmt(best.tpr_at_fpr.get("0.01")) if best else "n/a",
-            fmt(best.tpr_at_fpr.get("0.1")) if best else "n/a",
-            fmt(max(bounds), 2) if bounds else "n/a",
+            top.name if top else "n/a",
+            f"{auc:.3f} [{top.auc_ci[0]:.2f}, {top.auc_ci[1]:.2f}]" if top else "n/a",
+            cell(lambda a: a.tpr_at_fpr.get("0.01", math.nan)),
+            cell(lambda a: a.tpr_at_fpr.get("0.1", math.nan)),
+            cell(lambda a: a.epsilon_lower_bound, 2),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("each column: the strongest attack on that metric (what the gate checks)")
     if any(math.isnan(a.tpr_at_fpr.get("0.01", math.nan)) for arm in result.arms
            for a in arm.attacks):
         lines.append("n/a TPR: too few non-members to resolve that FPR (10 / FPR needed)")
