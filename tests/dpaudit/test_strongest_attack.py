@@ -30,7 +30,7 @@ def test_table_columns_are_the_values_the_gate_checks():
     assert measured["max_tpr_at_fpr[0.1]"] == ("shadow", 0.25)
     assert measured["max_empirical_epsilon"] == ("shadow", 0.9)
     row = summary_table(result).splitlines()[2]
-    assert row.split()[3:5] == ["loss_threshold", "0.620"]
+    assert row.split()[5:7] == ["loss_threshold", "0.620"]
     assert "0.250 (shadow)" in row and "0.90 (shadow)" in row
 
 
