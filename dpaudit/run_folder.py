@@ -42,7 +42,7 @@ MARKER = ".dpaudit-run"
 OUTPUT_FILES = ("scores.csv", "report.html", "results.json")
 STAGING_PREFIX = ".dpaudit-staging-"
 # Entries a dpaudit run folder may hold besides the marker.
-_RUN_ENTRIES = frozenset(OUTPUT_FILES) | {"models", MARKER}
+_RUN_ENTRIES = frozenset(OUTPUT_FILES) | {"models", MARKER, "junit.xml"}
 # errno values that mean "the environment", not "a bug": reported as bad input (exit 2).
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
                                 errno.EPERM})
