@@ -141,11 +141,14 @@ def finish_run(result: Any, out_dir: Path, *, quiet: bool, summary: str | None =
         click.secho(f"DP VIOLATION: {found}", fg="red", err=True)
     if result.verdict is None:
         return
-    from dpaudit.gate import Verdict
+    from dpaudit.gate import CONSISTENCY_RULE, Verdict
 
     verdict = Verdict.from_dict(result.verdict)
     if not quiet or not verdict.passed:
         click.echo(verdict.format_text())
+        if verdict.rules and all(o.rule == CONSISTENCY_RULE for o in verdict.rules):
+            click.echo("note: no policy was given, so no release gate ran; only the DP "
+                       "consistency check did (add --policy to gate the release)")
     if not verdict.passed:
         raise GateFailed()
 

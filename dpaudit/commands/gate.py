@@ -56,8 +56,11 @@ def gate(results: Path, policy_path: Path | None, max_auc: float | None,
     the policy file's limits. Whatever the rules, the gate fails if an attack's
     empirical epsilon lower bound exceeds its arm's theoretical epsilon (a DP bug).
 
+    A gate needs at least one rule (from --policy or an option): without one it exits 2
+    and says what to configure, unless the consistency check fails (exit 1).
+
     Exit codes: 0 all rules pass, 1 a rule fails, 2 bad input (missing or malformed
-    results or policy, unknown rule or arm).
+    results or policy, unknown rule or arm, no rule at all).
     """
     from dpaudit.gate import Policy, evaluate_gate, load_policy, write_junit
     from dpaudit.results import load_results

@@ -208,3 +208,15 @@ def test_ci_examples_are_valid_yaml_that_keeps_artifacts_on_failure(path):
         assert job["artifacts"]["when"] == "always"
         assert job["artifacts"]["reports"]["junit"] == "audit/junit.xml"
         assert "audit/report.html" in job["artifacts"]["paths"]
+
+
+def test_a_run_without_policy_says_no_release_gate_ran(tmp_path, capsys):
+    # Issue 14.3: canary-audit without --policy stores the consistency check's verdict.
+    from dpaudit.commands._common import finish_run
+    from dpaudit.gate import evaluate_gate
+    from dpaudit.results import load_results
+
+    result = load_results(_results(tmp_path))
+    result = result.with_verdict(evaluate_gate(result, None).to_dict())
+    finish_run(result, tmp_path, quiet=False, summary="")
+    assert "no release gate ran" in capsys.readouterr().out
