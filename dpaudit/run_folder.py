@@ -112,8 +112,8 @@ def claim_run_folder(out: str | os.PathLike, *, force: bool = False, need_bytes:
     except OSError as e:
         raise InputError(f"{flag} {out}: cannot create or write to the folder "
                          f"({e.strerror or e})") from None
+    _lock(handle, out, flag)  # on failure: closed, and the other run's marker untouched
     try:
-        _lock(handle, out, flag)
         _clean_stale_staging(out)
         _check_free_space(out, need_bytes, flag)
         handle.seek(0)

@@ -155,6 +155,7 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
         with pytest.raises(InputError, match=f"another dpaudit run \\(pid {os.getpid()}\\)"):
             with claim_run_folder(out):
                 pass
+        assert (out / MARKER).is_file()  # the refused run left the running one's marker
     with claim_run_folder(out):  # released at the end of the first run
         pass
 
