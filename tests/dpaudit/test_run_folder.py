@@ -172,17 +172,23 @@ def test_a_rerun_keeps_the_users_mode_on_results_json(tmp_path):
 
 # --- 14.13: arguments before TensorFlow --------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["attack", "--model", "nope.keras", "--members", "digits", "--nonmembers", "digits"],
-    ["train-and-attack", "--dataset", "csv:nope.csv"],
-    ["canary-audit", "--out", "afile"],
-])
-def test_bad_arguments_fail_before_tensorflow_loads(tmp_path, args):
+def test_bad_arguments_fail_before_tensorflow_loads(tmp_path):
+    # One interpreter for the three commands: a fresh process is what proves TensorFlow
+    # was not imported, and each start costs seconds.
     (tmp_path / "afile").write_text("x")
-    code = ("import sys\nfrom dpaudit.cli import cli\n"
-            "try:\n    cli.main(args=sys.argv[1:], standalone_mode=True)\n"
-            "except SystemExit as e:\n"
-            "    print('EXIT', e.code, 'tensorflow' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    assert "EXIT 2 False" in done.stdout, done.stdout + done.stderr
+    code = """
+import sys
+from dpaudit.cli import cli
+for args in (
+        ["attack", "--model", "nope.keras", "--members", "digits", "--nonmembers", "digits"],
+        ["train-and-attack", "--dataset", "csv:nope.csv"],
+        ["canary-audit", "--out", "afile"]):
+    try:
+        cli.main(args=args, standalone_mode=True)
+    except SystemExit as e:
+        print("EXIT", args[0], e.code, "tensorflow" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    for command in ("attack", "train-and-attack", "canary-audit"):
+        assert f"EXIT {command} 2 False" in done.stdout, done.stdout + done.stderr
