@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from dpaudit.cli import cli
 from dpaudit.results import load_results
 
+pytestmark = pytest.mark.slow  # trains three small Keras models (~15 s on 2 busy cores)
+
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
