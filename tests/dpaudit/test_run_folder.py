@@ -192,3 +192,9 @@ for args in (
                           text=True, timeout=120)
     for command in ("attack", "train-and-attack", "canary-audit"):
         assert f"EXIT {command} 2 False" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("command", ["train-and-attack", "attack", "canary-audit", "report"])
+def test_every_writing_command_offers_force(command):
+    r = CliRunner().invoke(cli, [command, "--help"])
+    assert r.exit_code == 0 and "--force" in r.output, r.output
