@@ -19,11 +19,14 @@ import click
 from dpaudit import __version__
 from dpaudit.backend import require_tensorflow
 from dpaudit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERNAL, GateFailed, InputError
+from dpaudit.run_folder import ENVIRONMENT_ERRNOS
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "import_tensorflow_quietly"]
 
-# Commands that train or load Keras models; the others never import TensorFlow.
-_TENSORFLOW_COMMANDS = frozenset({"train-and-attack", "attack", "canary-audit", "suggest-clip"})
+# Commands that load TensorFlow before their callback runs. train-and-attack, attack and
+# canary-audit check their arguments and --out first and then load it themselves
+# (`dpaudit.commands._common.load_tensorflow`), so a typo fails in a second.
+_TENSORFLOW_COMMANDS = frozenset({"suggest-clip"})
 
 # command name -> "module:attribute"
 _COMMANDS = {
@@ -69,16 +72,30 @@ class _DPAuditGroup(click.Group):
             ctx.exit(EXIT_GATE_FAILED)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted: nothing half-written was left behind", err=True)
-            ctx.exit(130)
-        except Exception as e:  # noqa: BLE001 - the last line of defence
-            if (ctx.obj or {}).get("debug"):
-                traceback.print_exc()
-            click.echo(f"internal error: {type(e).__name__}: {e}\n"
-                       "This is a bug in dpaudit; run with --debug for the traceback.",
+        except KeyboardInterrupt as e:
+            # The run folder's guard notes what the folder holds (dpaudit.run_folder).
+            notes = getattr(e, "__notes__", None)
+            click.echo("interrupted: " + ("; ".join(notes) if notes
+                                          else "nothing half-written was left behind"),
                        err=True)
-            ctx.exit(EXIT_INTERNAL)
+            ctx.exit(130)
+        except OSError as e:
+            if e.errno not in ENVIRONMENT_ERRNOS:
+                return self._internal_error(ctx, e)
+            # Full disk, read-only or forbidden path: the environment, not a bug.
+            click.echo(f"error: {e.filename or 'a file'}: {e.strerror or e}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except Exception as e:  # noqa: BLE001 - the last line of defence
+            self._internal_error(ctx, e)
+
+    @staticmethod
+    def _internal_error(ctx: click.Context, e: BaseException) -> None:
+        if (ctx.obj or {}).get("debug"):
+            traceback.print_exc()
+        click.echo(f"internal error: {type(e).__name__}: {e}\n"
+                   "This is a bug in dpaudit; run with --debug for the traceback.",
+                   err=True)
+        ctx.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=_DPAuditGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,14 +127,14 @@ def _quiet_tensorflow_start(command: click.Command) -> None:
     def run(*args, **kwargs):
         require_tensorflow(f"dpaudit {command.name}")
         if not (click.get_current_context().find_root().obj or {}).get("debug"):
-            _import_tensorflow_quietly()
+            import_tensorflow_quietly()
         return callback(*args, **kwargs)
 
     run._quiet_tensorflow = True
     command.callback = run
 
 
-def _import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly() -> None:
     """Imports TensorFlow with its C++ start-up banner (absl, oneDNN) kept off stderr.
 
     TensorFlow 2.21 prints those lines from C++ whatever TF_CPP_MIN_LOG_LEVEL says, so

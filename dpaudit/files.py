@@ -29,8 +29,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        # mkstemp creates 0600 files; results and reports are meant to be shared.
-        os.chmod(tmp_path, 0o666 & ~_umask())
+        # mkstemp creates 0600 files; results and reports are meant to be shared, but a
+        # mode the user set on the file being replaced (chmod 600 on member ids) is kept.
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

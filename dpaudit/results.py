@@ -21,6 +21,7 @@ from dpaudit.attacks.metrics import FPR_LEVELS as _ATTACK_FPR_LEVELS
 from dpaudit.errors import InputError
 from dpaudit.files import atomic_write_text, read_text_input
 from dpaudit.overview import result_html, result_repr
+from dpaudit.schema import validate_results
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -189,6 +190,7 @@ class AuditResult:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, source: str = "results") -> "AuditResult":
+        validate_results(raw, source, _KNOWN_SCHEMA_VERSIONS)
         try:
             raw = _upgrade(dict(raw), source)
             arms = tuple(_arm_from_dict(a) for a in raw["arms"])

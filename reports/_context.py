@@ -146,6 +146,9 @@ def verdict_view(verdict: Any) -> dict[str, Any] | None:
         "notes": [_text(n) for n in notes] if isinstance(notes, (list, tuple)) else [],
         "policy": _text(verdict.get("policy")),
         "contradiction_check": check if isinstance(check, bool) else None,
+        # Only the always-on DP consistency check ran (e.g. canary-audit without a policy):
+        # no release policy was applied, and the banner must not say a release gate passed.
+        "consistency_only": bool(rules) and all(r["rule"] == "dp_consistency" for r in rules),
     }
 
 

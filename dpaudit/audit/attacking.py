@@ -42,6 +42,13 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
     from dpaudit import attacks
 
     probs = np.concatenate([probs_members, probs_nonmembers])
+    bad = ~np.isfinite(probs).all(axis=1)
+    if bad.any():
+        # A training failure, not a bug: say so before the attacks trip over the NaNs.
+        raise InputError(f"the model's outputs are NaN or infinite for {int(bad.sum())} of "
+                         f"{len(bad)} examples: training diverged (or the weights are NaN); "
+                         "lower training.learning_rate (--learning-rate) or check the data "
+                         "scaling, then rerun")
     labels = np.concatenate([members.y, nonmembers.y]).astype(np.int64)
     ids = np.concatenate([members.ids, nonmembers.ids]).astype(np.int64)
     is_member = np.r_[np.ones(len(members.y), bool), np.zeros(len(nonmembers.y), bool)]

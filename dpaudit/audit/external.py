@@ -30,21 +30,28 @@ from dpaudit.progress import NullProgress, Progress
 from dpaudit.results import ArmResult, AuditResult, Utility
 from dpaudit.training import ModelCache, Recipe, derive_seed, load_trainer, predict_proba
 
-__all__ = ["audit_model", "load_keras_model", "fit_to_model"]
+__all__ = ["audit_model", "check_model_file", "load_keras_model", "fit_to_model",
+           "model_proba", "fresh_nonmembers"]
 
 logger = logging.getLogger(__name__)
 
 _MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load_keras_model(path: str | Path):
-    """Loads a .keras or .h5 model with safe mode on; InputError naming the file otherwise."""
+def check_model_file(path: str | Path) -> Path:
+    """The checks on a model file that need no TensorFlow: it exists, with a Keras suffix."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found")
     if path.suffix.lower() not in _MODEL_SUFFIXES:
         raise InputError(f"{path}: expected a Keras model file (.keras or .h5), "
                          f"got suffix {path.suffix or 'none'!r}")
+    return path
+
+
+def load_keras_model(path: str | Path):
+    """Loads a .keras or .h5 model with safe mode on; InputError naming the file otherwise."""
+    path = check_model_file(path)
     import keras
 
     try:
@@ -59,7 +66,98 @@ def load_keras_model(path: str | Path):
         raise InputError(f"{path}: not a loadable Keras model ({reason[:200]})") from None
     if not hasattr(model, "inputs") or not model.inputs:
         raise InputError(f"{path}: the model has no known input shape")
+    outputs = list(getattr(model, "outputs", None) or ())
+    if len(outputs) > 1:
+        # Attacking only the last head would audit a part of the model silently.
+        names = ", ".join(getattr(o, "name", "?") for o in outputs)
+        raise InputError(f"{path}: the model has {len(outputs)} outputs ({names}); dpaudit "
+                         "attacks one classification head: save a model with that head only, "
+                         "e.g. keras.Model(model.inputs, model.outputs[i])")
     return model
+
+
+def model_proba(model: Any, x: np.ndarray, source: str) -> np.ndarray:
+    """Class probabilities (float64) of a model trained elsewhere, shape (examples, classes).
+
+    A one-unit binary head (sigmoid, or a raw logit) is read as two classes,
+    [P(y=0), P(y=1)] = [sigmoid(-z), sigmoid(z)] with z its logit, computed in float64.
+    Non-finite outputs (NaN weights, a diverged model) are refused with a message.
+    """
+    head = _one_unit_head(model)
+    if head is None:
+        probs = predict_proba(model, x)
+    else:
+        z = head(x)
+        # log sigmoid(z) = -softplus(-z), stable for large |z|.
+        probs = np.exp(np.stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)], axis=1))
+    bad = ~np.isfinite(probs).all(axis=1)
+    if bad.any():
+        raise InputError(f"{source}: the model outputs NaN or infinite values for "
+                         f"{int(bad.sum())} of {len(bad)} examples (first: row "
+                         f"{int(np.flatnonzero(bad)[0])}); its weights are probably NaN "
+                         "(training diverged): retrain it with a lower learning rate")
+    return probs
+
+
+def _one_unit_head(model: Any):
+    """For a model with one output unit, a function x -> float64 logits z, else None."""
+    shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else ()
+    if len(shape) != 2 or shape[1] != 1:
+        return None
+    import keras
+
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    if isinstance(last, keras.layers.Dense) and activation in ("sigmoid", "linear"):
+        # Recompute the logit in float64 from the layer's input, as predict_log_proba
+        # does for softmax heads: a float32 sigmoid rounds confident members to 1.0.
+        body = keras.Model(model.inputs[0], last.input)
+        kernel = np.asarray(last.kernel, dtype=np.float64)
+        bias = np.asarray(last.bias, dtype=np.float64) if last.use_bias else np.zeros(1)
+
+        def logits(x: np.ndarray) -> np.ndarray:
+            hidden = np.concatenate([np.asarray(body(x[i:i + 1024], training=False),
+                                                dtype=np.float64)
+                                     for i in range(0, len(x), 1024)])
+            return (hidden.reshape(len(hidden), -1) @ kernel + bias)[:, 0]
+
+        return logits
+
+    def from_outputs(x: np.ndarray) -> np.ndarray:
+        out = np.concatenate([np.asarray(model(x[i:i + 1024], training=False),
+                                         dtype=np.float64) for i in range(0, len(x), 1024)])
+        out = out.reshape(len(out))
+        if np.all((out >= 0) & (out <= 1)):  # probabilities of class 1
+            p = np.clip(out, 1e-300, 1 - 1e-16)
+            return np.log(p) - np.log1p(-p)
+        return out  # logits
+
+    return from_outputs
+
+
+def fresh_nonmembers(x_members: np.ndarray, x_nonmembers: np.ndarray,
+                     specs: tuple[str, str]) -> np.ndarray:
+    """Mask of the non-members that are not also members (same features, bit for bit).
+
+    The same file given twice (two paths, a copy) would score AUC 0.5 and read as "does
+    not leak": refused when at least 10% of the non-members are members; below that the
+    duplicates (e.g. rows repeated across a train/test split) are dropped with a warning,
+    since a non-member identical to a member is no evidence either way.
+    """
+    def keys(x: np.ndarray) -> np.ndarray:
+        flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+        return flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1])))[:, 0]
+
+    overlap = np.isin(keys(x_nonmembers), keys(x_members))
+    n = int(overlap.sum())
+    if n >= 0.1 * len(overlap):
+        raise InputError(f"{n} of {len(overlap)} non-member examples ({specs[1]!r}) are also "
+                         f"among the members ({specs[0]!r}): the same data given twice? An "
+                         "audit needs examples the model was not trained on")
+    if n:
+        logger.warning("%d non-member example(s) also appear among the members; dropped "
+                       "from the non-members", n)
+    return ~overlap
 
 
 def fit_to_model(x: np.ndarray, model: Any, source: str) -> np.ndarray:
@@ -132,17 +230,24 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
     trainer_fn = load_trainer(trainer) if trainer else None
     model = load_keras_model(model_path)
     rng = np.random.default_rng(derive_seed(seed, "subsample"))
-    parts = {}
+    loaded = {}
     for role, spec in (("members", members), ("nonmembers", nonmembers)):
-        ds = load_dataset(spec, label_column=label_column)
-        x = fit_to_model(_scale(ds, scaling), model, f"{role} data {spec!r}")
-        keep = _subsample(len(ds), max_examples, rng)
+        ds = load_dataset(spec, label_column=label_column, every_class=False)
+        loaded[role] = (ds, fit_to_model(_scale(ds, scaling), model, f"{role} data {spec!r}"))
+    fresh = fresh_nonmembers(loaded["members"][1], loaded["nonmembers"][1],
+                             (members, nonmembers))
+    parts = {}
+    for role, (ds, x) in loaded.items():
+        rows = np.arange(len(ds)) if role == "members" else np.flatnonzero(fresh)
+        keep = rows[_subsample(len(rows), max_examples, rng)]
         parts[role] = Part(x=x[keep], y=ds.y[keep], ids=keep.astype(np.int64))
+    del loaded
     with_shadow = shadow_model is not None or trainer_fn is not None
     shadow_part = None
     if with_shadow:
         if shadow_data is not None:
-            ds = load_dataset(shadow_data, label_column=label_column)
+            ds = load_dataset(shadow_data, label_column=label_column,
+                              every_class=False)
             x = fit_to_model(_scale(ds, scaling), model, f"shadow data {shadow_data!r}")
             shadow_part = Part(x=x, y=ds.y, ids=np.arange(len(ds), dtype=np.int64))
         else:
@@ -154,8 +259,8 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
             shadow_part = Part(x=non.x[take], y=non.y[take], ids=non.ids[take])
             parts["nonmembers"] = Part(x=non.x[keep], y=non.y[keep], ids=non.ids[keep])
 
-    probs_m = predict_proba(model, parts["members"].x)
-    probs_n = predict_proba(model, parts["nonmembers"].x)
+    probs_m = model_proba(model, parts["members"].x, f"{model_path} on the members")
+    probs_n = model_proba(model, parts["nonmembers"].x, f"{model_path} on the non-members")
     n_classes = probs_m.shape[1]
     for role in ("members", "nonmembers"):
         top = int(parts[role].y.max())

@@ -1,7 +1,8 @@
-"""What an audit writes: scores.csv, report.html, results.json (last), and checks on them.
+"""What an audit writes: scores.csv, report.html, results.json, and checks on them.
 
-Every file is written atomically. results.json goes last, so its presence means the
-run finished; an interrupted run leaves the previous run's files intact.
+The three are staged and swapped in together (`write_outputs`); results.json goes last, so
+its presence means the run finished; an interrupted run leaves the previous run's files
+intact and unmixed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import io
 import logging
 import math
 import platform
+import shutil
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable
@@ -18,6 +21,7 @@ from typing import Iterable
 from dpaudit.evidence import contradictions
 from dpaudit.files import atomic_write_text
 from dpaudit.results import AuditResult, save_results
+from dpaudit.run_folder import STAGING_PREFIX, commit_staged
 
 __all__ = ["environment", "write_scores", "write_outputs", "warn_contradictions"]
 
@@ -64,11 +68,23 @@ def warn_contradictions(result: AuditResult) -> None:
 
 
 def write_outputs(result: AuditResult, score_rows: list, out: Path, *, report: bool) -> None:
-    """scores.csv, then report.html (when the reports package has landed), then results.json."""
-    write_scores(out / "scores.csv", score_rows)
-    if report:
-        write_report(result, out / "report.html")
-    save_results(result, out / "results.json")
+    """scores.csv, report.html (when wanted) and results.json, swapped into `out` together.
+
+    They are written into a staging folder inside `out` first; only when all three are
+    complete are they moved into place (`dpaudit.run_folder.commit_staged`). A Ctrl-C or a
+    full disk while writing leaves `out` as it was: the previous run's outputs, not a mix.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+    try:
+        write_scores(staging / "scores.csv", score_rows)
+        if report:
+            write_report(result, staging / "report.html")
+        save_results(result, staging / "results.json")
+        commit_staged(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_report(result: AuditResult, path: Path) -> Path | None:

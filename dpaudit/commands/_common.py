@@ -17,7 +17,9 @@ from dpaudit.config import FLAGS
 from dpaudit.errors import GateFailed
 
 __all__ = ["setting_options", "config_from_options", "load_policy_option",
-           "quiet_third_party_logs", "finish_run", "summary_table", "fmt"]
+           "quiet_third_party_logs", "finish_run", "summary_table", "fmt", "force_option",
+           "check_data_spec", "load_tensorflow", "estimate_output_bytes",
+           "strongest"]
 
 _CLICK_TYPES = {"int": click.INT, "float": click.FLOAT, "str": click.STRING,
                 "ints": click.STRING, "strs": click.STRING}
@@ -49,13 +51,67 @@ def config_from_options(config_path: Path | None, settings: dict[str, Any]):
     return load_config(config_path, overrides)
 
 
+def force_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`--force`: write into a non-empty --out folder that is not a dpaudit run."""
+    return click.option("--force", is_flag=True,
+                        help="Write into --out even if it is a non-empty folder that is not "
+                             "a dpaudit run (its results.json, scores.csv, report.html and "
+                             "models/ are replaced).")(function)
+
+
+def check_data_spec(spec: str | None, flag: str) -> None:
+    """A `csv:PATH` / `npz:PATH` whose file is missing fails here, before TensorFlow loads."""
+    if not spec:
+        return
+    from dpaudit.errors import InputError
+
+    kind, sep, arg = str(spec).partition(":")
+    if sep and kind in ("csv", "npz") and arg:
+        path = Path(arg).expanduser()
+        if not path.exists():
+            raise InputError(f"{arg}: file not found (given as {flag} {spec})")
+        if not path.is_file():
+            raise InputError(f"{arg}: not a file (given as {flag} {spec})")
+
+
+def estimate_output_bytes(n_examples: int, n_attacks: int, n_arms: int) -> int:
+    """A floor for what a run writes: scores.csv rows (~48 bytes each), results.json and a
+    report with plotly embedded (~8 MiB), and headroom for saved models (~32 MiB; small
+    tabular and MNIST models are well under that). Checked against free space up front so
+    a full disk is found in seconds, not after training."""
+    return 48 * max(n_examples, 0) * max(n_attacks, 1) * max(n_arms, 1) + 40 * 2 ** 20
+
+
+def load_tensorflow() -> None:
+    """Imports TensorFlow once the arguments are checked (a typo fails in a second, not
+    after TensorFlow's ~10 s start); quietly unless --debug."""
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    ctx = click.get_current_context(silent=True)
+    debug = bool(ctx and (ctx.find_root().obj or {}).get("debug"))
+    if debug:
+        import tensorflow  # noqa: F401
+        return
+    from dpaudit.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
+
 def load_policy_option(policy_path: Path | None):
     """Loads `--policy` before any training, so a bad policy fails in seconds."""
     if policy_path is None:
         return None
+    from dpaudit.errors import InputError
     from dpaudit.gate import load_policy
 
-    return load_policy(policy_path)
+    policy = load_policy(policy_path)
+    if policy.is_empty:
+        raise InputError(f"--policy {policy_path}: the policy sets no rule, so a gate would "
+                         "check nothing; add rules under [all] or [arms.NAME] (e.g. "
+                         "max_auc = 0.6; see examples/policy.toml), or drop --policy")
+    return policy
 
 
 def quiet_third_party_logs() -> None:
@@ -85,11 +141,14 @@ def finish_run(result: Any, out_dir: Path, *, quiet: bool, summary: str | None =
         click.secho(f"DP VIOLATION: {found}", fg="red", err=True)
     if result.verdict is None:
         return
-    from dpaudit.gate import Verdict
+    from dpaudit.gate import CONSISTENCY_RULE, Verdict
 
     verdict = Verdict.from_dict(result.verdict)
     if not quiet or not verdict.passed:
         click.echo(verdict.format_text())
+        if verdict.rules and all(o.rule == CONSISTENCY_RULE for o in verdict.rules):
+            click.echo("note: no policy was given, so no release gate ran; only the DP "
+                       "consistency check did (add --policy to gate the release)")
     if not verdict.passed:
         raise GateFailed()
 
@@ -101,28 +160,48 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def strongest(attacks: Any, value_of: Callable[[Any], float]) -> tuple[Any, float]:
+    """The attack with the largest measured value of one metric, and that value.
+
+    This is what the gate compares each attack rule with (`dpaudit.gate.rules`: the worst
+    attack for that rule), so every column of the summary table is the number a
+    `max_auc`, `max_tpr_at_fpr` or `max_empirical_epsilon` rule would check. NaN values
+    are skipped here; the gate fails closed on them ("could not be measured").
+    """
+    measured = [(a, value_of(a)) for a in attacks if not math.isnan(value_of(a))]
+    return max(measured, key=lambda av: av[1]) if measured else (None, math.nan)
+
+
 def summary_table(result: Any) -> str:
-    """The end-of-run table: per arm, utility, theoretical epsilon and the best attack."""
-    header = ("arm", "test acc", "epsilon (theory)", "best attack", "AUC",
+    """The end-of-run table: per arm, utility, theoretical epsilon and, per metric, the
+    strongest attack on it (the value the gate's rule for that metric checks)."""
+    header = ("arm", "test acc", "epsilon (theory)", "strongest attack", "AUC",
               "TPR@1%FPR", "TPR@10%FPR", "epsilon lower bound")
     rows = [header]
     for arm in result.arms:
-        best = arm.best_attack()
-        bounds = [a.epsilon_lower_bound for a in arm.attacks
-                  if not math.isnan(a.epsilon_lower_bound)]
+        top, auc = strongest(arm.attacks, lambda a: a.auc)
+
+        def cell(value_of: Callable[[Any], float], digits: int = 3) -> str:
+            attack, value = strongest(arm.attacks, value_of)
+            if attack is None:
+                return "n/a"
+            # Name the attack when another one than the AUC's is strongest on this metric.
+            return fmt(value, digits) + ("" if attack is top else f" ({attack.name})")
+
         rows.append((
             arm.name,
             fmt(arm.utility.test_accuracy if arm.utility else None),
             "none (no DP)" if arm.epsilon is None else fmt(arm.epsilon, 2),
-            best.name if best else "n/a",
-            f"{best.auc:.3f} [{best.auc_ci[0]:.2f}, {best.auc_ci[1]:.2f}]" if best else "n/a",
-            fmt(best.tpr_at_fpr.get("0.01")) if best else "n/a",
-            fmt(best.tpr_at_fpr.get("0.1")) if best else "n/a",
-            fmt(max(bounds), 2) if bounds else "n/a",
+            top.name if top else "n/a",
+            f"{auc:.3f} [{top.auc_ci[0]:.2f}, {top.auc_ci[1]:.2f}]" if top else "n/a",
+            cell(lambda a: a.tpr_at_fpr.get("0.01", math.nan)),
+            cell(lambda a: a.tpr_at_fpr.get("0.1", math.nan)),
+            cell(lambda a: a.epsilon_lower_bound, 2),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("each column: the strongest attack on that metric (what the gate checks)")
     if any(math.isnan(a.tpr_at_fpr.get("0.01", math.nan)) for arm in result.arms
            for a in arm.attacks):
         lines.append("n/a TPR: too few non-members to resolve that FPR (10 / FPR needed)")

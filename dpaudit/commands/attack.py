@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from dpaudit.commands._common import finish_run, load_policy_option, quiet_third_party_logs
+from dpaudit.commands._common import (check_data_spec, estimate_output_bytes, finish_run,
+                                      force_option, load_policy_option, load_tensorflow,
+                                      quiet_third_party_logs)
 from dpaudit.config import ATTACK_NAMES, OPTIMIZERS
 
 __all__ = ["attack"]
@@ -57,12 +59,14 @@ __all__ = ["attack"]
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Gate the results with this policy; exit 1 if it fails.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary table.")
+@force_option
 def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | None,
            trainer: str | None, shadow_data: str | None, n_shadow: int,
            attack_names: str | None, epochs: int | None, batch_size: int | None,
            learning_rate: float | None, optimizer: str | None, label_column: str,
            scaling: str, max_examples: int | None, delta: float, confidence: float,
-           seed: int, out_dir: Path, policy_path: Path | None, quiet: bool) -> None:
+           seed: int, out_dir: Path, policy_path: Path | None, quiet: bool,
+           force: bool) -> None:
     """Audit a trained Keras model with membership inference.
 
     Example, for the Syft-Keras tutorial's model (trained on all of MNIST's training
@@ -92,13 +96,27 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
     training = partial.training if any(v is not None for v in
                                        (epochs, batch_size, learning_rate, optimizer)) else None
     policy = load_policy_option(policy_path)
+    from dpaudit.audit.external import check_model_file
+
+    check_model_file(model_path)
+    for spec, flag in ((members, "--members"), (nonmembers, "--nonmembers"),
+                       (shadow_data, "--shadow-data")):
+        check_data_spec(spec, flag)
+    from dpaudit.run_folder import check_output_folder, claim_run_folder
+
+    check_output_folder(out_dir, force=force)
+    load_tensorflow()
     quiet_third_party_logs()
     from dpaudit.audit import audit_model
 
-    result = audit_model(model_path, members=members, nonmembers=nonmembers,
-                         shadow_model=shadow_model, trainer=trainer, shadow_data=shadow_data,
-                         label_column=label_column, scaling=scaling, max_examples=max_examples,
-                         attacks=attacks_config, training=training, delta=delta, seed=seed,
-                         out_dir=out_dir, progress=NullProgress() if quiet else ClickProgress(),
-                         policy=policy)
+    need = estimate_output_bytes(2 * (max_examples or 70000), len(attacks_config.names), 1)
+    with claim_run_folder(out_dir, force=force, need_bytes=need):
+        result = audit_model(model_path, members=members, nonmembers=nonmembers,
+                             shadow_model=shadow_model, trainer=trainer,
+                             shadow_data=shadow_data,
+                             label_column=label_column, scaling=scaling,
+                             max_examples=max_examples, attacks=attacks_config,
+                             training=training, delta=delta, seed=seed, out_dir=out_dir,
+                             progress=NullProgress() if quiet else ClickProgress(),
+                             policy=policy)
     finish_run(result, out_dir, quiet=quiet)

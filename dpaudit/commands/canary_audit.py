@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
-from dpaudit.commands._common import (config_from_options, finish_run, fmt, load_policy_option,
+from dpaudit.commands._common import (check_data_spec, config_from_options,
+                                      estimate_output_bytes, finish_run, fmt, force_option,
+                                      load_policy_option, load_tensorflow,
                                       quiet_third_party_logs, setting_options)
 
 __all__ = ["canary_audit"]
@@ -42,9 +44,11 @@ __all__ = ["canary_audit"]
               help="Also apply this gate policy (see dpaudit gate). Without one, only the "
                    "DP consistency check runs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+@force_option
 @setting_options
 def canary_audit(config_path: Path | None, mode: str, num_canaries: int | None, runs: int,
-                 method: str, policy_path: Path | None, quiet: bool, **settings: Any) -> None:
+                 method: str, policy_path: Path | None, quiet: bool, force: bool,
+                 **settings: Any) -> None:
     """Audit the DP guarantee with canaries: can the accountant's epsilon be refuted?
 
     Plants canaries, each in the training set with probability 1/2, trains with the
@@ -59,16 +63,25 @@ def canary_audit(config_path: Path | None, mode: str, num_canaries: int | None, 
     """
     from dpaudit.progress import ClickProgress, NullProgress
 
+    from dpaudit.run_folder import check_output_folder, claim_run_folder
+
     config = config_from_options(config_path, settings)
     policy = load_policy_option(policy_path)
+    if mode == "blackbox":
+        check_data_spec(config.data.dataset, "--dataset")
+    out = Path(config.output.dir)
+    check_output_folder(out, force=force)
+    load_tensorflow()
     quiet_third_party_logs()
     from dpaudit.canary import run_canary_audit
 
     progress = NullProgress() if quiet else ClickProgress()
-    result = run_canary_audit(config, mode=mode, method=method, num_canaries=num_canaries,
-                              runs=runs, progress=progress, policy=policy)
+    need = estimate_output_bytes((num_canaries or 1000) * runs, 2, 1)
+    with claim_run_folder(out, force=force, need_bytes=need):
+        result = run_canary_audit(config, mode=mode, method=method, num_canaries=num_canaries,
+                                  runs=runs, progress=progress, policy=policy)
     # The verdict is always there: without a policy the gate runs its DP consistency check.
-    finish_run(result, Path(config.output.dir), quiet=quiet, summary=_summary(result.arm("dp")))
+    finish_run(result, out, quiet=quiet, summary=_summary(result.arm("dp")))
 
 
 def _summary(arm: Any) -> str:

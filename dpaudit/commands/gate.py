@@ -56,8 +56,11 @@ def gate(results: Path, policy_path: Path | None, max_auc: float | None,
     the policy file's limits. Whatever the rules, the gate fails if an attack's
     empirical epsilon lower bound exceeds its arm's theoretical epsilon (a DP bug).
 
+    A gate needs at least one rule (from --policy or an option): without one it exits 2
+    and says what to configure, unless the consistency check fails (exit 1).
+
     Exit codes: 0 all rules pass, 1 a rule fails, 2 bad input (missing or malformed
-    results or policy, unknown rule or arm).
+    results or policy, unknown rule or arm, no rule at all).
     """
     from dpaudit.gate import Policy, evaluate_gate, load_policy, write_junit
     from dpaudit.results import load_results
@@ -70,8 +73,18 @@ def gate(results: Path, policy_path: Path | None, max_auc: float | None,
     if arms and options.is_empty:
         raise InputError("option --arm chooses the arm that rule options apply to; give at "
                          "least one rule option (e.g. --max-auc) with it")
-    verdict = evaluate_gate(result, policy.with_overrides(options),
-                            check_contradiction=not allow_contradiction)
+    combined = policy.with_overrides(options)
+    verdict = evaluate_gate(result, combined, check_contradiction=not allow_contradiction)
+    if combined.is_empty and verdict.passed:
+        # A contradiction still fails (exit 1) without rules; a pass without rules would
+        # be a release gate that checked nothing about leakage.
+        what = (f"the policy file {policy_path} sets no rule" if policy_path is not None
+                else "no policy was given")
+        raise InputError(f"{what}, so the gate has nothing to pass: add rules under [all] or "
+                         "[arms.NAME] in a policy file (see examples/policy.toml), e.g. "
+                         "max_auc = 0.6, or give a limit option such as --max-auc 0.6, "
+                         "--max-tpr-at-fpr 0.01=0.05, --max-epsilon 8 or "
+                         "--min-test-accuracy 0.8")
     click.echo(verdict.format_text())
     if junit is not None:
         write_junit(verdict, junit)

@@ -13,7 +13,11 @@ Dataset specs (`load_dataset`):
   Never downloaded: the audit must not reach the network. ``mnist:train`` and
   ``mnist:test`` select one half (for `dpaudit attack`).
 
-Labels must be class indices 0..C-1. Example ids are row indices into the dataset as
+Labels must be class indices 0..C-1 with every class present (labels 10..12 are refused
+with the labels found, not remapped). Sizes are checked before allocating: an .npz's arrays
+by their headers, a CSV by its file size, against $DPAUDIT_MAX_INPUT_MB (default 2048 MiB as
+float32); compressed CSVs are refused. CSV headers must not repeat a name, and a saved row
+index (an unnamed first column, or one holding 0..N-1) is refused. Example ids are row indices into the dataset as
 loaded (training rows first, then the source's test rows).
 
 Splits and scaling: `dpaudit.data.splits`.
@@ -66,12 +70,17 @@ class Dataset:
         return tuple(int(d) for d in self.x.shape[1:])
 
 
-def load_dataset(spec: str, *, label_column: str = "label") -> Dataset:
+def load_dataset(spec: str, *, label_column: str = "label",
+                 every_class: bool = True) -> Dataset:
     """Loads and validates a dataset.
 
     Args:
       spec: "digits", "csv:PATH", "npz:PATH", "mnist", "mnist:train" or "mnist:test".
       label_column: the CSV column holding the labels.
+      every_class: require the labels to be exactly 0..C-1, every class present (a
+        model is trained on them: labels 10..12 would silently make a 13-class model).
+        False for data scored by a model trained elsewhere, whose labels are checked
+        against the model's outputs instead.
 
     Raises:
       InputError: unknown spec, missing file or column, non-numeric or NaN features,
@@ -85,10 +94,12 @@ def load_dataset(spec: str, *, label_column: str = "label") -> Dataset:
         return _dataset(spec, bunch.data, bunch.target, "digits", value_range=(0.0, 16.0))
     if kind == "csv" and arg:
         x, y = _readers.read_csv(arg, label_column)
-        return _dataset(spec, x, y, arg)
+        return _dataset(spec, x, y, arg, every_class=every_class,
+                        labels_at=f"{arg}: column {label_column!r}")
     if kind == "npz" and arg:
         x, y, n_test = _readers.read_npz(arg)
-        return _dataset(spec, x, y, arg, n_source_test=n_test)
+        return _dataset(spec, x, y, arg, n_source_test=n_test, every_class=every_class,
+                        labels_at=f"{arg}: labels")
     if kind == "mnist" and arg in ("", "train", "test"):
         (x_train, y_train), (x_test, y_test) = _readers.read_cached_mnist()
         if arg == "train":
@@ -106,13 +117,30 @@ def load_dataset(spec: str, *, label_column: str = "label") -> Dataset:
 
 
 def _dataset(spec: str, x: Any, y: Any, source: str, *, n_source_test: int = 0,
-             value_range: tuple[float, float] | None = None) -> Dataset:
+             value_range: tuple[float, float] | None = None, every_class: bool = False,
+             labels_at: str = "") -> Dataset:
     x = check_features(x, source)
     y = check_labels(y, source)
     if x.shape[0] != y.shape[0]:
         raise InputError(f"{source}: {x.shape[0]} feature rows but {y.shape[0]} labels")
+    if every_class:
+        _check_every_class(y, labels_at or source)
     num_classes = int(y.max()) + 1
     logger.debug("loaded %s: %d rows, input shape %s, %d classes", spec, len(y),
                  x.shape[1:], num_classes)
     return Dataset(name=str(spec), x=x, y=y, num_classes=num_classes,
                    n_source_test=int(n_source_test), value_range=value_range)
+
+
+def _check_every_class(y: np.ndarray, where: str) -> None:
+    """Labels 0..C-1 with each class present; otherwise says which labels were found and
+    how to number them (refused rather than remapped: ids in the outputs stay the user's)."""
+    found = np.unique(y)
+    if len(found) == int(found[-1]) + 1:
+        return
+    shown = ", ".join(str(v) for v in found[:10]) + (", ..." if len(found) > 10 else "")
+    mapping = ", ".join(f"{v}->{i}" for i, v in enumerate(found[:4].tolist()))
+    raise InputError(f"{where}: labels must be class indices 0..C-1 with every class present; "
+                     f"found {len(found)} distinct labels {{{shown}}}, which would train a "
+                     f"{int(found[-1]) + 1}-class model; renumber them 0..{len(found) - 1} "
+                     f"(e.g. {mapping}{', ...' if len(found) > 4 else ''})")

@@ -18,13 +18,24 @@ import numpy as np
 from dpaudit.errors import InputError
 
 __all__ = ["check_features", "check_labels", "read_csv", "read_npz", "read_cached_mnist",
-           "mnist_cache_candidates", "MNIST_SHA256"]
+           "mnist_cache_candidates", "MNIST_SHA256", "MAX_CLASSES", "max_input_bytes"]
 
 logger = logging.getLogger(__name__)
 
 # The hash Keras' `mnist.load_data` checks; a file with another hash is used as is,
 # with a warning.
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+# Labels are class indices into a model's output: beyond this many classes a label is a
+# typo or an id (a label of 1e9 would one-hot into an out-of-memory crash).
+MAX_CLASSES = 100_000
+# How much a dataset may take in memory as float32, unless DPAUDIT_MAX_INPUT_MB says
+# otherwise: checked against what a file declares before anything is allocated, so a small
+# compressed file cannot expand into an out-of-memory kill.
+_DEFAULT_MAX_INPUT_MB = 2048
+_COMPRESSED_SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma", ".zip": "zip",
+                        ".zst": "zstd", ".tar": "tar"}
+# Column names under which a column holding 0..N-1 is a saved row index, not a feature.
+_INDEX_NAMES = frozenset({"index", "id", "idx", "row", "row_id"})
 # Files already warned about, so `mnist:train` and `mnist:test` in one run warn once.
 _WARNED: set[str] = set()
 
@@ -66,6 +77,10 @@ def check_labels(y: Any, source: str) -> np.ndarray:
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"{source}: labels must be class indices 0..C-1, "
                              f"got {arr[i].item()!r} at row {i}")
+    if arr.size and arr.max() >= MAX_CLASSES:
+        i = int(np.argmax(arr))
+        raise InputError(f"{source}: labels must be class indices 0..C-1, got {_item(arr[i])!r} "
+                         f"at row {i} (more than {MAX_CLASSES} classes: an id or a typo?)")
     labels = arr.astype(np.int64)
     if labels.size and labels.min() < 0:
         i = int(np.argmin(labels))
@@ -77,6 +92,26 @@ def check_labels(y: Any, source: str) -> np.ndarray:
     return labels
 
 
+def max_input_bytes() -> int:
+    """The memory a dataset may take as float32: $DPAUDIT_MAX_INPUT_MB MiB (default 2048)."""
+    raw = os.environ.get("DPAUDIT_MAX_INPUT_MB", "")
+    try:
+        mb = float(raw) if raw.strip() else _DEFAULT_MAX_INPUT_MB
+    except ValueError:
+        raise InputError(f"environment variable DPAUDIT_MAX_INPUT_MB must be a number of "
+                         f"MiB, got {raw!r}") from None
+    if not mb > 0:
+        raise InputError(f"environment variable DPAUDIT_MAX_INPUT_MB must be > 0, got {raw!r}")
+    return int(mb * 2 ** 20)
+
+
+def _too_big(name: str, what: str, size: int) -> InputError:
+    limit = max_input_bytes()
+    return InputError(f"{name}: {what} {size / 2**20:.0f} MiB, above the input limit of "
+                      f"{limit / 2**20:.0f} MiB; subsample the data or raise the limit with "
+                      "DPAUDIT_MAX_INPUT_MB")
+
+
 def _item(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
@@ -86,6 +121,19 @@ def read_csv(path: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
 
     file = _existing(path)
+    compression = _COMPRESSED_SUFFIXES.get(file.suffix.lower())
+    if compression is not None:
+        raise InputError(f"{path}: a {compression}-compressed file; csv: reads plain CSV text "
+                         "only (its size is checked before reading), so decompress it first")
+    size = file.stat().st_size
+    if size > max_input_bytes():
+        raise _too_big(path, "CSV text of", size)
+    header = _csv_header(file, path)
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise InputError(f"{path}: duplicate column name(s) {', '.join(map(repr, duplicates))} "
+                         "in the header; every column needs its own name (a second "
+                         "label column would become a feature that leaks the label)")
     try:
         frame = pd.read_csv(file)
     except pd.errors.EmptyDataError:
@@ -99,6 +147,7 @@ def read_csv(path: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     features = frame.drop(columns=[label_column])
     if features.shape[1] == 0:
         raise InputError(f"{path}: no feature columns besides the label column {label_column!r}")
+    _refuse_index_columns(features, path, header)
     for column in features.columns:
         values = features[column]
         numeric = pd.to_numeric(values, errors="coerce")
@@ -124,6 +173,36 @@ def read_csv(path: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     x = features.apply(pd.to_numeric).to_numpy(dtype=np.float64)
     y = check_labels(numeric_labels.to_numpy(), f"{path}: column {label_column!r}")
     return x, y
+
+
+def _csv_header(file: Path, path: str) -> list[str]:
+    """The header's column names as written (pandas renames a duplicate "label" to
+    "label.1", which would hide it)."""
+    import csv
+
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as f:
+            return [name.strip() for name in next(csv.reader(f), [])]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"{path}: cannot parse CSV header ({e})") from None
+
+
+def _refuse_index_columns(features: Any, path: str, header: list[str]) -> None:
+    """A row index saved with the data (pandas' `to_csv` without index=False: an unnamed
+    column; or a column named like an index, e.g. "id", holding 0..N-1) is not a feature:
+    it tells a model the row number, so it is refused with how to drop it."""
+    for k, column in enumerate(features.columns):
+        name = str(column)
+        unnamed = name.startswith("Unnamed: ") and (k >= len(header) or not header[k])
+        values = features[column].to_numpy()
+        # Only an index-like name: a synthetic feature may well count 0..N-1.
+        counts_rows = (name.strip().lower() in _INDEX_NAMES and len(values) > 2
+                       and values.dtype.kind in "iu"
+                       and np.array_equal(values, np.arange(len(values))))
+        if unnamed or counts_rows:
+            why = ("has no name" if unnamed else "holds the row numbers 0..N-1")
+            raise InputError(f"{path}: column {name!r} {why}: a saved row index, not a "
+                             "feature; drop it (pandas: to_csv(..., index=False))")
 
 
 def read_npz(path: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -187,7 +266,45 @@ def _existing(path: str) -> Path:
     return file
 
 
+def _check_npz_sizes(file: Path, name: str) -> None:
+    """Reads each array's header (shape, dtype) and refuses, before anything is allocated,
+    an archive whose arrays would exceed the input limit as float32, or whose header
+    declares more data than the archive member holds."""
+    if not zipfile.is_zipfile(file):
+        return  # np.load reports what it is
+    total = 0
+    try:
+        with zipfile.ZipFile(file) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                    header_bytes = member.tell()
+                count = int(np.prod(shape, dtype=object))
+                declared = count * dtype.itemsize
+                array = info.filename[:-4]
+                if dtype.hasobject:
+                    continue  # refused by np.load without pickle
+                if declared > info.file_size - header_bytes:
+                    raise InputError(f"{name}: array {array!r} declares shape {tuple(shape)} "
+                                     f"({declared} bytes) but holds "
+                                     f"{info.file_size - header_bytes}; the file is corrupt")
+                total += count * 4  # what the float32 copy will take
+                if total > max_input_bytes():
+                    raise _too_big(name, f"array {array!r} of shape {tuple(shape)} would take",
+                                   total)
+    except InputError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise InputError(f"{name}: not a readable .npz file ({e})") from None
+
+
 def _load_npz(file: Path, name: str) -> dict[str, np.ndarray]:
+    _check_npz_sizes(file, name)
     try:
         loaded = np.load(file, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

@@ -142,7 +142,8 @@ def evaluate_gate(result: AuditResult, policy: Policy | None = None, *,
       The Verdict; `verdict.passed` decides exit code 0 or 1.
 
     Raises:
-      InputError: the results have no arms, or the policy names an arm they lack.
+      InputError: the results have no arms, the policy names an arm they lack, or no
+        rule applies at all (a gate that checked nothing must not pass).
 
     Example:
       >>> verdict = evaluate_gate(result, Policy.from_options(max_auc=0.6))  # doctest: +SKIP
@@ -190,5 +191,13 @@ def evaluate_gate(result: AuditResult, policy: Policy | None = None, *,
                              f"{arm.name!r}: it makes no DP claim")
                 continue
             outcomes.append(check_rule(key, limit, arm))
+    if not outcomes:
+        # all([]) is True: a verdict with no rule must not read as a pass.
+        why = ("the DP consistency check is off" if not enforce
+               else "no arm claims DP for the DP consistency check")
+        raise InputError("nothing to check: the policy sets no rule that applies to the "
+                         f"arms ({', '.join(names)}) and {why}; set a rule such as max_auc "
+                         "in the policy's [all] table or with --max-auc"
+                         + "".join(f"\nnote: {note}" for note in notes))
     return Verdict(passed=all(o.passed for o in outcomes), rules=tuple(outcomes),
                    notes=tuple(notes), contradiction_check=enforce, policy=policy.source)

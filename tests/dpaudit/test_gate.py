@@ -183,13 +183,19 @@ def test_lower_bound_above_the_theoretical_epsilon_fails_the_gate():
 def test_consistency_check_can_be_turned_off_and_the_verdict_says_so(turn_off):
     attacks = (_attack("canary", auc=0.9, lb=3.0),)
     if turn_off == "argument":
-        verdict = evaluate_gate(_result(dp_attacks=attacks), None, check_contradiction=False)
+        verdict = evaluate_gate(_result(dp_attacks=attacks),
+                                Policy.from_options(min_test_accuracy=0.1),
+                                check_contradiction=False)
     else:
-        policy = Policy.from_mapping({"allow_contradiction": True}, source="p.toml")
+        policy = Policy.from_mapping({"allow_contradiction": True,
+                                      "all": {"min_test_accuracy": 0.1}}, source="p.toml")
         verdict = evaluate_gate(_result(dp_attacks=attacks), policy)
         assert any("allow_contradiction = true in p.toml" in n for n in verdict.notes)
     assert verdict.passed and not verdict.contradiction_check
     assert not any(o.rule == CONSISTENCY_RULE for o in verdict.rules)
+    # With the check off and no rule, nothing would be checked: refused, not passed.
+    with pytest.raises(InputError, match="the DP consistency check is off"):
+        evaluate_gate(_result(dp_attacks=attacks), None, check_contradiction=False)
     text = verdict.format_text()
     assert "consistency check is OFF" in text and "turned off" in text
     assert any(n.startswith("NOT ENFORCED") and CONTRADICTION_MESSAGE in n

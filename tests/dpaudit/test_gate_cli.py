@@ -90,16 +90,41 @@ def test_contradiction_fails_even_without_rules_and_the_override_says_so(tmp_pat
     assert "only the always-on DP consistency check ran" in r.output
 
     r = _gate(results, "--allow-contradiction")
+    assert r.exit_code == 2, r.output  # nothing left to check
+    assert "NOT ENFORCED" in r.output
+
+    r = _gate(results, "--allow-contradiction", "--min-test-accuracy", "0.5")
     assert r.exit_code == 0, r.output
     assert "consistency check is OFF" in r.output
     assert "turned off (--allow-contradiction)" in r.output
     assert "NOT ENFORCED" in r.output  # the finding is still shown
 
 
-def test_no_rules_and_a_sound_audit_passes_with_the_check_named(tmp_path):
+def test_no_rules_is_not_a_pass_but_says_what_to_configure(tmp_path):
+    # Issue 14.1: "gate PASSED: 0 rules checked" with a baseline at AUC 0.71 unchecked.
     r = _gate(_results(tmp_path))
-    assert r.exit_code == 0, r.output
-    assert "PASS  dp  dp_consistency" in r.output
+    assert r.exit_code == 2, r.output
+    assert "nothing to pass" in r.output and "--max-auc" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_an_empty_policy_file_is_not_a_pass(tmp_path):
+    policy = tmp_path / "empty.toml"
+    policy.write_text("# nothing yet\n")
+    r = _gate(_results(tmp_path), "--policy", policy)
+    assert r.exit_code == 2, r.output
+    assert f"{policy} sets no rule" in r.output
+
+
+def test_zero_outcomes_raise_in_the_library_too(tmp_path):
+    from dpaudit.errors import InputError
+    from dpaudit.gate import Policy, evaluate_gate
+    from dpaudit.results import load_results
+
+    result = load_results(_results(tmp_path))
+    baseline_only = AuditResult(config={}, environment={}, data={}, arms=(result.arms[0],))
+    with pytest.raises(InputError, match="nothing to check"):
+        evaluate_gate(baseline_only, Policy())
 
 
 def test_junit_is_written_on_failure_and_counts_failures(tmp_path):
@@ -183,3 +208,15 @@ def test_ci_examples_are_valid_yaml_that_keeps_artifacts_on_failure(path):
         assert job["artifacts"]["when"] == "always"
         assert job["artifacts"]["reports"]["junit"] == "audit/junit.xml"
         assert "audit/report.html" in job["artifacts"]["paths"]
+
+
+def test_a_run_without_policy_says_no_release_gate_ran(tmp_path, capsys):
+    # Issue 14.3: canary-audit without --policy stores the consistency check's verdict.
+    from dpaudit.commands._common import finish_run
+    from dpaudit.gate import evaluate_gate
+    from dpaudit.results import load_results
+
+    result = load_results(_results(tmp_path))
+    result = result.with_verdict(evaluate_gate(result, None).to_dict())
+    finish_run(result, tmp_path, quiet=False, summary="")
+    assert "no release gate ran" in capsys.readouterr().out

@@ -79,3 +79,14 @@ def test_output_that_is_a_directory_is_a_usage_error(results_file, tmp_path):
     out = _run(results_file, "-o", tmp_path)
     assert out.exit_code == 2
     assert "directory" in out.output
+
+
+def test_a_users_own_file_is_not_replaced_without_force(results_file, tmp_path):
+    # Issue 14.4: -o index.html must not silently replace the user's page.
+    mine = tmp_path / "index.html"
+    mine.write_text("<html>my page</html>")
+    out = _run(results_file, "-o", mine)
+    assert out.exit_code == 2 and "not a dpaudit report" in out.output, out.output
+    assert mine.read_text() == "<html>my page</html>"
+    assert _run(results_file, "-o", mine, "--force").exit_code == 0
+    assert _run(results_file, "-o", mine).exit_code == 0  # now a dpaudit report: replaced

@@ -236,6 +236,9 @@ def test_bound_above_epsilon_raises_a_loud_warning(result_factory):
     ({"passed": "yes", "rules": "not a list"}, "neutral", "verdict not recorded"),
     ({"rules": [1, None, {"rule": "x", "measured": math.nan}]}, "neutral", "0 of 3"),
     ({}, "neutral", "verdict not recorded"),
+    # canary-audit without a policy: only the consistency check ran (issue 14.3).
+    ({"passed": True, "policy": "none", "rules": [{"rule": "dp_consistency", "passed": True}]},
+     "pass", "No release gate ran (no policy): DP consistency check passed"),
 ])
 def test_verdict_banner_renders_any_verdict_shape(result, verdict, banner, fragment):
     text = render_html(result.with_verdict(verdict))
