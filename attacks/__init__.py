@@ -19,6 +19,7 @@ from .canary_bounds import (GDPAudit, MultiRunAudit, OneRunAudit, default_guess_
                             one_run_p_value)
 from .confidence import confidence_attack, modified_entropy_attack
 from .gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
+from .lira import lira_attack, lira_scores, logit_scaled_confidence
 from .loss_threshold import loss_threshold_attack
 from .metrics import (FPR_LEVELS, AttackMetrics, MetricWarning, evaluate, per_class_auc, roc_curve,
                       score_histogram)
@@ -45,6 +46,9 @@ __all__ = [
     "gdp_audit",
     "gdp_delta",
     "gdp_mu_to_epsilon",
+    "lira_attack",
+    "lira_scores",
+    "logit_scaled_confidence",
     "loss_threshold_attack",
     "modified_entropy_attack",
     "multi_run_audit",
