@@ -24,6 +24,7 @@ from .loss_threshold import loss_threshold_attack
 from .metrics import (FPR_LEVELS, AttackMetrics, MetricWarning, evaluate, per_class_auc, roc_curve,
                       score_histogram)
 from .results import AttackResult
+from .rmia import rmia_attack, rmia_scores
 from .shadow import TrainAndScore, shadow_attack
 
 __all__ = [
@@ -57,6 +58,8 @@ __all__ = [
     "one_run_p_value",
     "per_class_auc",
     "roc_curve",
+    "rmia_attack",
+    "rmia_scores",
     "score_histogram",
     "shadow_attack",
 ]

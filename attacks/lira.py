@@ -29,7 +29,7 @@ Examples without enough reference models (small K, or an unlucky split):
 - no model on a side the test needs (IN for online, OUT for either): that side's mean is
   the other side's mean shifted by the average IN-OUT difference of the examples that
   have both, with the global variance. Raises ValueError when no example has both.
-`details` counts the examples each fallback touched; a warning is logged when any did.
+`details` counts the examples each fallback touched (also logged at INFO level).
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def lira_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
         "in_out_shift": shift, "sigma_in_global": math.sqrt(global_in),
         "sigma_out_global": math.sqrt(global_out), "sigma_estimable": not no_global}
     if n_imputed or n_fallback or no_global:
-        logger.warning("LiRA with %d reference models: %d examples lack a side and use the "
+        logger.info("LiRA with %d reference models: %d examples lack a side and use the "
                        "mean IN-OUT shift %.4g; %d use the global variance%s",
                        reference.shape[0], n_imputed, shift, n_fallback,
                        "; no variance estimable, sigma = 1" if no_global else "")
