@@ -23,6 +23,7 @@ from .lira import lira_attack, lira_scores, logit_scaled_confidence
 from .loss_threshold import loss_threshold_attack
 from .metrics import (FPR_LEVELS, AttackMetrics, MetricWarning, evaluate, per_class_auc, roc_curve,
                       score_histogram)
+from .pooled import pooled_attack
 from .results import AttackResult
 from .rmia import rmia_attack, rmia_scores
 from .shadow import TrainAndScore, shadow_attack
@@ -58,6 +59,7 @@ __all__ = [
     "one_run_p_value",
     "per_class_auc",
     "roc_curve",
+    "pooled_attack",
     "rmia_attack",
     "rmia_scores",
     "score_histogram",
