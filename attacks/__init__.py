@@ -27,11 +27,14 @@ from .pooled import pooled_attack
 from .results import AttackResult
 from .rmia import rmia_attack, rmia_scores
 from .shadow import TrainAndScore, shadow_attack
+from .theory import (CeilingCheck, default_fpr_grid, dp_roc_ceiling, dp_tpr_ceiling,
+                     roc_point_exceeds_ceiling)
 
 __all__ = [
     "FPR_LEVELS",
     "AttackMetrics",
     "AttackResult",
+    "CeilingCheck",
     "EpsilonBound",
     "GDPAudit",
     "MetricWarning",
@@ -40,7 +43,10 @@ __all__ = [
     "TrainAndScore",
     "clopper_pearson_interval",
     "confidence_attack",
+    "default_fpr_grid",
     "default_guess_counts",
+    "dp_roc_ceiling",
+    "dp_tpr_ceiling",
     "epsilon_from_error_counts",
     "epsilon_lower_bound",
     "epsilon_to_gdp_mu",
@@ -58,6 +64,7 @@ __all__ = [
     "one_run_epsilon_lower_bound",
     "one_run_p_value",
     "per_class_auc",
+    "roc_point_exceeds_ceiling",
     "roc_curve",
     "pooled_attack",
     "rmia_attack",
