@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._validation import as_membership, as_scores
 
-__all__ = ["as_reference", "masked_mean", "masked_variance"]
+__all__ = ["as_reference", "masked_mean", "masked_variance", "SideStats", "side_stats",
+           "LeaveOneOut"]
 
 
 def as_reference(target_scores: ArrayLike, reference_scores: ArrayLike,
@@ -68,3 +71,51 @@ def masked_variance(values: np.ndarray, mask: np.ndarray,
     squares = np.where(mask, (values - np.where(np.isnan(mean), 0.0, mean)) ** 2, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return squares.sum(axis=0) / count
+
+
+@dataclass(frozen=True)
+class SideStats:
+    """Per-example statistics of one side (IN or OUT) of the reference models.
+
+    Attributes:
+      count: (n,) models on this side.
+      mean: (n,) their mean score; NaN where count is 0.
+      var: (n,) their variance (ddof 0); NaN where count is 0.
+    """
+
+    count: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+
+
+def side_stats(values: np.ndarray, mask: np.ndarray) -> SideStats:
+    """SideStats of values (K, n) where mask, two-pass."""
+    mean, count = masked_mean(values, mask)
+    return SideStats(count, mean, masked_variance(values, mask, mean))
+
+
+class LeaveOneOut:
+    """SideStats of every model's M - 1 others, from totals: O(M n), not O(M^2 n).
+
+    Sums are taken around each example's mean over all M models, so the one-pass
+    variance E[x^2] - E[x]^2 suffers no cancellation from large means.
+    """
+
+    def __init__(self, values: np.ndarray, in_mask: np.ndarray):
+        self._center = values.mean(axis=0)
+        self._dev = values - self._center
+        self._masks = {True: in_mask, False: ~in_mask}
+        self._totals = {side: (mask.sum(axis=0), np.where(mask, self._dev, 0.0).sum(axis=0),
+                               np.where(mask, self._dev ** 2, 0.0).sum(axis=0))
+                        for side, mask in self._masks.items()}
+
+    def stats(self, j: int, side: bool) -> SideStats:
+        """SideStats of side IN (True) or OUT (False) over all models but model j."""
+        mask_j = self._masks[side][j]
+        dev_j = np.where(mask_j, self._dev[j], 0.0)
+        count, first, second = self._totals[side]
+        count = count - mask_j
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_dev = (first - dev_j) / count
+            var = np.maximum((second - dev_j ** 2) / count - mean_dev ** 2, 0.0)
+        return SideStats(count, self._center + mean_dev, np.where(count > 0, var, np.nan))

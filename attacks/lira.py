@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ._reference import as_reference, masked_mean, masked_variance
+from ._reference import LeaveOneOut, SideStats, as_reference, side_stats
 from ._validation import as_labels
 from .metrics import evaluate
 from .results import AttackResult
@@ -102,14 +102,13 @@ def logit_scaled_confidence(logits: ArrayLike, labels: ArrayLike) -> np.ndarray:
     return true_logit - special.logsumexp(others, axis=-1)
 
 
-def _pooled_variance(values: np.ndarray, mask: np.ndarray, mean: np.ndarray,
-                     count: np.ndarray) -> float:
+def _pooled_variance(side: SideStats) -> float:
     """Within-example variance pooled over examples with >= 2 models on this side."""
-    usable = count >= 2
+    usable = side.count >= 2
     if not usable.any():
         return math.nan
-    squares = masked_variance(values[:, usable], mask[:, usable], mean[usable]) * count[usable]
-    variance = float(squares.sum() / count[usable].sum())
+    variance = float((side.var[usable] * side.count[usable]).sum()
+                     / side.count[usable].sum())
     return variance if variance > _MIN_VARIANCE else math.nan
 
 
@@ -123,16 +122,27 @@ def lira_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
     """
     target, reference, ref_in, _ = as_reference(target_scores, reference_scores,
                                                 reference_in, None)
-    n = len(target)
+    check_finite(target, reference)
+    return scores_from_stats(target, side_stats(reference, ref_in),
+                             side_stats(reference, ~ref_in), online=online,
+                             global_variance=global_variance,
+                             n_reference=reference.shape[0])
+
+
+def check_finite(target: np.ndarray, reference: np.ndarray) -> None:
+    """Raises ValueError unless every score is finite (LiRA fits Gaussians to them)."""
     if not (np.isfinite(target).all() and np.isfinite(reference).all()):
         raise ValueError("LiRA needs finite scores in target_scores and reference_scores; "
                          "compute them with logit_scaled_confidence from logits")
-    mu_in, n_in = masked_mean(reference, ref_in)
-    mu_out, n_out = masked_mean(reference, ~ref_in)
-    var_in = masked_variance(reference, ref_in, mu_in)
-    var_out = masked_variance(reference, ~ref_in, mu_out)
-    global_in = _pooled_variance(reference, ref_in, mu_in, n_in)
-    global_out = _pooled_variance(reference, ~ref_in, mu_out, n_out)
+
+
+def scores_from_stats(target: np.ndarray, side_in: SideStats, side_out: SideStats, *,
+                      online: bool, global_variance: bool,
+                      n_reference: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """LiRA scores from the reference models' per-example IN and OUT statistics."""
+    n = len(target)
+    n_in, n_out = side_in.count, side_out.count
+    global_in, global_out = _pooled_variance(side_in), _pooled_variance(side_out)
     # Either side's pooled variance stands in for the other's when that one has no data;
     # with neither, any common sigma ranks offline scores the same, so 1 is used.
     no_global = math.isnan(global_in) and math.isnan(global_out)
@@ -140,6 +150,7 @@ def lira_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
     global_out = global_in if math.isnan(global_out) else global_out
 
     both = (n_in > 0) & (n_out > 0)
+    mu_in, mu_out = side_in.mean, side_out.mean
     shift = float(np.mean(mu_in[both] - mu_out[both])) if both.any() else math.nan
     no_in, no_out = n_in == 0, n_out == 0
     need_shift = (no_in.any() and online) or no_out.any()
@@ -158,10 +169,10 @@ def lira_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
         var_out = np.full(n, global_out)
         fallback_in = fallback_out = np.zeros(n, bool)
     else:
-        fallback_in = (n_in < 2) | ~(var_in > _MIN_VARIANCE)
-        fallback_out = (n_out < 2) | ~(var_out > _MIN_VARIANCE)
-        var_in = np.where(fallback_in, global_in, var_in)
-        var_out = np.where(fallback_out, global_out, var_out)
+        fallback_in = (n_in < 2) | ~(side_in.var > _MIN_VARIANCE)
+        fallback_out = (n_out < 2) | ~(side_out.var > _MIN_VARIANCE)
+        var_in = np.where(fallback_in, global_in, side_in.var)
+        var_out = np.where(fallback_out, global_out, side_out.var)
 
     sd_out = np.sqrt(var_out)
     if online:
@@ -177,16 +188,16 @@ def lira_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
 
     details: dict[str, Any] = {
         "online": bool(online), "variance": "global" if global_variance else "per-example",
-        "n_reference": int(reference.shape[0]),
+        "n_reference": int(n_reference),
         "mean_in_models": float(n_in.mean()), "mean_out_models": float(n_out.mean()),
         "n_imputed_mean": n_imputed, "n_global_variance_fallback": n_fallback,
         "in_out_shift": shift, "sigma_in_global": math.sqrt(global_in),
         "sigma_out_global": math.sqrt(global_out), "sigma_estimable": not no_global}
     if n_imputed or n_fallback or no_global:
         logger.info("LiRA with %d reference models: %d examples lack a side and use the "
-                       "mean IN-OUT shift %.4g; %d use the global variance%s",
-                       reference.shape[0], n_imputed, shift, n_fallback,
-                       "; no variance estimable, sigma = 1" if no_global else "")
+                    "mean IN-OUT shift %.4g; %d use the global variance%s", n_reference,
+                    n_imputed, shift, n_fallback,
+                    "; no variance estimable, sigma = 1" if no_global else "")
     return scores, details
 
 
@@ -238,3 +249,19 @@ def lira_attack(target_scores: ArrayLike, reference_scores: ArrayLike,
     return AttackResult("lira" if online else "lira_offline", scores, is_member,
                         evaluate(scores, is_member, delta=delta, confidence=confidence,
                                  seed=seed), details)
+
+
+def leave_one_out_lira_scores(model_scores: np.ndarray, model_in: np.ndarray, *,
+                              online: bool = True, global_variance: bool = False,
+                              ) -> list[tuple[np.ndarray, dict[str, Any]]]:
+    """`lira_scores` of each model against the other M - 1, from running totals.
+
+    Equal to calling `lira_scores(model_scores[j], others, ...)` for each j up to rounding,
+    in O(M n) instead of O(M^2 n). Used by `attacks.pooled_attack`.
+    """
+    check_finite(model_scores, model_scores)
+    loo = LeaveOneOut(model_scores, model_in)
+    return [scores_from_stats(model_scores[j], loo.stats(j, True), loo.stats(j, False),
+                              online=online, global_variance=global_variance,
+                              n_reference=model_scores.shape[0] - 1)
+            for j in range(model_scores.shape[0])]

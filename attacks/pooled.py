@@ -24,10 +24,10 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from ._validation import as_membership
-from .lira import lira_attack, lira_scores
+from .lira import leave_one_out_lira_scores, lira_attack
 from .metrics import evaluate
 from .results import AttackResult
-from .rmia import rmia_attack, rmia_scores
+from .rmia import leave_one_out_rmia_scores, rmia_attack
 
 __all__ = ["pooled_attack"]
 
@@ -109,26 +109,26 @@ def pooled_attack(attack: Callable[..., AttackResult], model_scores: ArrayLike,
                          "model's p(y|z) on population points no model trained on")
     evaluate_kwargs = {key: kwargs.pop(key) for key in _EVALUATE_KEYS if key in kwargs}
 
-    pooled, aucs = [], []
-    name, first_details = None, None
-    for j in range(n_models):
-        others = np.arange(n_models) != j
-        arguments: tuple = (scores_all[j], scores_all[others], flags[others])
-        extra = ({} if population is None else
-                 {"population_target": population[j],
-                  "population_reference": population[others]})
-        if attack is lira_attack:
-            scores, details = lira_scores(*arguments, **kwargs)
-            name = "lira" if kwargs.get("online", True) else "lira_offline"
-        elif attack is rmia_attack:
-            scores, details = rmia_scores(*arguments, **extra, **kwargs)
-            name = "rmia"
-        else:
-            result = attack(*arguments, flags[j], **extra, **kwargs, **evaluate_kwargs)
-            scores, details, name = result.scores, result.details, result.name
-        pooled.append(np.asarray(scores, dtype=np.float64))
-        aucs.append(_auc(pooled[-1], flags[j]))
-        first_details = first_details if first_details is not None else details
+    if attack is lira_attack:
+        name = "lira" if kwargs.get("online", True) else "lira_offline"
+        per_model = leave_one_out_lira_scores(scores_all, flags, **kwargs)
+    elif attack is rmia_attack:
+        name = "rmia"
+        per_model = leave_one_out_rmia_scores(scores_all, flags, population, **kwargs)
+    else:
+        per_model = []
+        for j in range(n_models):
+            others = np.arange(n_models) != j
+            extra = ({} if population is None else
+                     {"population_target": population[j],
+                      "population_reference": population[others]})
+            result = attack(scores_all[j], scores_all[others], flags[others], flags[j],
+                            **extra, **kwargs, **evaluate_kwargs)
+            per_model.append((result.scores, result.details))
+            name = result.name
+    pooled = [np.asarray(scores, dtype=np.float64) for scores, _ in per_model]
+    aucs = [_auc(scores, flags[j]) for j, scores in enumerate(pooled)]
+    first_details = per_model[0][1]
     scores = np.concatenate(pooled)
     is_member = flags.ravel()
     details_out = {"n_models": n_models, "n_examples": n, "attack": name,

@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from ._reference import as_reference, masked_mean
+from ._reference import LeaveOneOut, SideStats, as_reference, side_stats
 from ._validation import as_scores, check_probability
 from .metrics import evaluate
 from .results import AttackResult
@@ -84,14 +84,22 @@ def _count_fraction(log_ratio_x: np.ndarray, log_ratio_z: np.ndarray,
                             side="right") / len(log_ratio_z))
 
 
-def _offline_scores(target, reference, ref_in, pop_target, pop_reference, gamma, a):
-    mean_out, n_out = masked_mean(reference, ~ref_in)
-    mean_in, _ = masked_mean(reference, ref_in)
-    marginal_x = np.where(n_out > 0, _offline_marginal(mean_out, a), mean_in)
-    marginal_z = _offline_marginal(pop_reference.mean(axis=0), a)
-    scores = _count_fraction(_log(target) - _log(marginal_x),
-                             _log(pop_target) - _log(marginal_z), gamma)
-    return scores, int((n_out == 0).sum())
+def _marginal_x(side_in: SideStats, side_out: SideStats, online: bool,
+                a: float) -> np.ndarray:
+    """Pr(x) per example (module docstring), using the side present where one is missing."""
+    has_in, has_out = side_in.count > 0, side_out.count > 0
+    if online:
+        return np.where(has_in & has_out, 0.5 * (side_in.mean + side_out.mean),
+                        np.where(has_in, side_in.mean, side_out.mean))
+    return np.where(has_out, _offline_marginal(side_out.mean, a), side_in.mean)
+
+
+def _scores(target: np.ndarray, side_in: SideStats, side_out: SideStats,
+            pop_target: np.ndarray, pop_mean: np.ndarray, *, online: bool, gamma: float,
+            a: float) -> np.ndarray:
+    marginal_z = pop_mean if online else _offline_marginal(pop_mean, a)
+    return _count_fraction(_log(target) - _log(_marginal_x(side_in, side_out, online, a)),
+                           _log(pop_target) - _log(marginal_z), gamma)
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -111,13 +119,73 @@ def _choose_a(reference, ref_in, pop_reference, gamma) -> tuple[float, str, list
         return _DEFAULT_A, f"default {_DEFAULT_A:g} ({reason}: cannot be chosen)", []
     j = usable[0]
     others = np.arange(k) != j
-    aucs = [_auc(_offline_scores(reference[j], reference[others], ref_in[others],
-                                 pop_reference[j], pop_reference[others], gamma, a)[0],
-                 ref_in[j]) for a in A_GRID]
+    side_in, side_out = side_stats(reference[others], ref_in[others]), side_stats(
+        reference[others], ~ref_in[others])
+    pop_mean = pop_reference[others].mean(axis=0)
+    aucs = [_auc(_scores(reference[j], side_in, side_out, pop_reference[j], pop_mean,
+                         online=False, gamma=gamma, a=a), ref_in[j]) for a in A_GRID]
     best = int(np.argmax(aucs))
     return (float(A_GRID[best]),
             f"chosen: best AUC ({aucs[best]:.4f}) attacking reference model {j} with the "
             f"other {k - 1}", aucs)
+
+
+def scores_from_stats(target: np.ndarray, side_in: SideStats, side_out: SideStats,
+                      pop_target: np.ndarray, pop_mean: np.ndarray, *, online: bool,
+                      gamma: float, a: float | None, a_source: str = "given",
+                      n_reference: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """RMIA scores from validated inputs and the references' per-example statistics.
+
+    `pop_mean` is the references' mean p(y|z) per population point; `a` is None online.
+    """
+    scores = _scores(target, side_in, side_out, pop_target, pop_mean, online=online,
+                     gamma=gamma, a=_DEFAULT_A if a is None else a)
+    details: dict[str, Any] = {"online": bool(online), "gamma": gamma,
+                               "n_reference": int(n_reference),
+                               "n_population": len(pop_target)}
+    if online:
+        n_one_sided = int(((side_in.count == 0) | (side_out.count == 0)).sum())
+        details["n_one_sided"] = n_one_sided
+    else:
+        n_one_sided = int((side_out.count == 0).sum())
+        details.update(a=a, a_source=a_source, n_no_out=n_one_sided)
+    if n_one_sided:
+        logger.info("RMIA with %d reference models: %d examples lack IN or OUT models "
+                    "and use the side they have for Pr(x)", n_reference, n_one_sided)
+    return scores, details
+
+
+def check_gamma(gamma: float) -> float:
+    """gamma as a float, or ValueError unless it is a positive finite number."""
+    gamma = float(gamma)
+    if not gamma > 0 or not math.isfinite(gamma):
+        raise ValueError(f"gamma must be a positive number, got {gamma!r}")
+    return gamma
+
+
+def _population(population_target: ArrayLike, population_reference: ArrayLike,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (m,) and (k, m) population probabilities."""
+    pop_target = _as_probabilities("population_target",
+                                   as_scores("population_target", population_target))
+    if len(pop_target) == 0:
+        raise ValueError("population_target must hold at least one population point")
+    m = len(pop_target)
+    try:
+        pop_reference = np.asarray(population_reference, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"population_reference must be an array of numbers: {exc}") from None
+    if pop_reference.ndim == 1 and k == 1:
+        pop_reference = pop_reference[None, :]
+    if pop_reference.ndim != 2 or pop_reference.shape[0] != k:
+        raise ValueError(f"population_reference must come from the same {k} reference "
+                         f"models as reference_scores, one row each; got shape "
+                         f"{pop_reference.shape}")
+    if pop_reference.shape[1] != m or np.isnan(pop_reference).any():
+        raise ValueError(f"population_reference must have shape (reference models, {m}) "
+                         f"without NaN, to match population_target; got shape "
+                         f"{pop_reference.shape}")
+    return pop_target, _as_probabilities("population_reference", pop_reference)
 
 
 def rmia_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
@@ -134,57 +202,24 @@ def rmia_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
                                                 reference_in, None)
     _as_probabilities("target_scores", target)
     _as_probabilities("reference_scores", reference)
-    pop_target = _as_probabilities("population_target",
-                                   as_scores("population_target", population_target))
-    if len(pop_target) == 0:
-        raise ValueError("population_target must hold at least one population point")
-    k, m = reference.shape[0], len(pop_target)
-    try:
-        pop_reference = np.asarray(population_reference, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"population_reference must be an array of numbers: {exc}") from None
-    if pop_reference.ndim == 1 and k == 1:
-        pop_reference = pop_reference[None, :]
-    if pop_reference.ndim != 2 or pop_reference.shape[0] != k:
-        raise ValueError(f"population_reference must come from the same {k} reference "
-                         f"models as reference_scores, one row each; got shape "
-                         f"{pop_reference.shape}")
-    if pop_reference.shape[1] != m or np.isnan(pop_reference).any():
-        raise ValueError(f"population_reference must have shape (reference models, {m}) "
-                         f"without NaN, to match population_target; got shape "
-                         f"{pop_reference.shape}")
-    _as_probabilities("population_reference", pop_reference)
-    gamma = float(gamma)
-    if not gamma > 0 or not math.isfinite(gamma):
-        raise ValueError(f"gamma must be a positive number, got {gamma!r}")
-    details: dict[str, Any] = {"online": bool(online), "gamma": gamma,
-                               "n_reference": int(reference.shape[0]),
-                               "n_population": len(pop_target)}
-    if online:
-        if offline_a is not None:
-            raise ValueError("offline_a applies to offline RMIA only; pass online=False or "
-                             "leave offline_a as None")
-        mean_in, n_in = masked_mean(reference, ref_in)
-        mean_out, n_out = masked_mean(reference, ~ref_in)
-        marginal_x = np.where((n_in > 0) & (n_out > 0), 0.5 * (mean_in + mean_out),
-                              np.where(n_in > 0, mean_in, mean_out))
-        scores = _count_fraction(_log(target) - _log(marginal_x),
-                                 _log(pop_target) - _log(pop_reference.mean(axis=0)), gamma)
-        n_one_sided = int(((n_in == 0) | (n_out == 0)).sum())
-        details["n_one_sided"] = n_one_sided
-    else:
+    k = reference.shape[0]
+    pop_target, pop_reference = _population(population_target, population_reference, k)
+    gamma = check_gamma(gamma)
+    if online and offline_a is not None:
+        raise ValueError("offline_a applies to offline RMIA only; pass online=False or "
+                         "leave offline_a as None")
+    a, source, aucs = None, "given", None
+    if not online:
         if offline_a is None:
             a, source, aucs = _choose_a(reference, ref_in, pop_reference, gamma)
-            details["a_grid_auc"] = aucs
         else:
-            a, source = check_probability("offline_a", offline_a), "given"
-        scores, n_one_sided = _offline_scores(target, reference, ref_in, pop_target,
-                                              pop_reference, gamma, a)
-        details.update(a=a, a_source=source, n_no_out=n_one_sided)
-    if n_one_sided:
-        logger.info("RMIA with %d reference models: %d examples lack IN or OUT models "
-                       "and use the side they have for Pr(x)", reference.shape[0],
-                       n_one_sided)
+            a = check_probability("offline_a", offline_a)
+    scores, details = scores_from_stats(
+        target, side_stats(reference, ref_in), side_stats(reference, ~ref_in), pop_target,
+        pop_reference.mean(axis=0), online=online, gamma=gamma, a=a, a_source=source,
+        n_reference=k)
+    if aucs is not None:
+        details["a_grid_auc"] = aucs
     return scores, details
 
 
@@ -245,3 +280,39 @@ def rmia_attack(target_scores: ArrayLike, reference_scores: ArrayLike,
     return AttackResult("rmia", scores, is_member,
                         evaluate(scores, is_member, delta=delta, confidence=confidence,
                                  seed=seed), details)
+
+
+def leave_one_out_rmia_scores(model_scores: np.ndarray, model_in: np.ndarray,
+                              population: np.ndarray, *, online: bool = False,
+                              gamma: float = 2.0, offline_a: float | None = None,
+                              ) -> list[tuple[np.ndarray, dict[str, Any]]]:
+    """`rmia_scores` of each model against the other M - 1 (used by `pooled_attack`).
+
+    The references' means come from running totals (O(M n), equal up to rounding); the
+    offline `a` is still chosen per target among its own references, so no target's
+    membership ever informs its own attack.
+    """
+    n_models = model_scores.shape[0]
+    _as_probabilities("model_scores", model_scores)
+    _, population = _population(population[0], population, n_models)
+    gamma = check_gamma(gamma)
+    if online and offline_a is not None:
+        raise ValueError("offline_a applies to offline RMIA only")
+    given = None if offline_a is None else check_probability("offline_a", offline_a)
+    loo = LeaveOneOut(model_scores, model_in)
+    pop_sum = population.sum(axis=0)
+    results = []
+    for j in range(n_models):
+        others = np.arange(n_models) != j
+        a, source, aucs = given, "given", None
+        if not online and given is None:
+            a, source, aucs = _choose_a(model_scores[others], model_in[others],
+                                        population[others], gamma)
+        scores, details = scores_from_stats(
+            model_scores[j], loo.stats(j, True), loo.stats(j, False), population[j],
+            (pop_sum - population[j]) / (n_models - 1), online=online, gamma=gamma, a=a,
+            a_source=source, n_reference=n_models - 1)
+        if aucs is not None:
+            details["a_grid_auc"] = aucs
+        results.append((scores, details))
+    return results
