@@ -9,8 +9,14 @@ from numpy.typing import ArrayLike
 
 from ._validation import as_membership, as_scores
 
-__all__ = ["as_reference", "masked_mean", "masked_variance", "SideStats", "side_stats",
-           "LeaveOneOut"]
+__all__ = [
+    "LeaveOneOut",
+    "SideStats",
+    "as_reference",
+    "masked_mean",
+    "masked_variance",
+    "side_stats",
+]
 
 
 def as_reference(target_scores: ArrayLike, reference_scores: ArrayLike,

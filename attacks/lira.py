@@ -47,7 +47,7 @@ from ._validation import as_labels
 from .metrics import evaluate
 from .results import AttackResult
 
-__all__ = ["logit_scaled_confidence", "lira_scores", "lira_attack"]
+__all__ = ["lira_attack", "lira_scores", "logit_scaled_confidence"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def logit_scaled_confidence(logits: ArrayLike, labels: ArrayLike) -> np.ndarray:
 
     Computed as z_y - logsumexp_{j != y} z_j, which equals log(p_y / (1 - p_y)) for p =
     softmax(z) but stays finite and exact where p_y rounds to 1 (a confident model) --
-    the regime where membership shows. Carlini et al. (S&P 2022), Section 4.
+    the regime where membership shows (Carlini et al., S&P 2022, who attack this score).
 
     Args:
       logits: shape (..., n, C): raw logits or log-probabilities (the result is the same,
@@ -217,7 +217,7 @@ def lira_attack(target_scores: ArrayLike, reference_scores: ArrayLike,
       online: True for the online test (IN and OUT Gaussians), False for the offline
         one-sided test on the OUT Gaussian.
       global_variance: one pooled variance per side instead of one per example (better
-        with few reference models, Carlini et al. Section VI).
+        with few reference models, as Carlini et al. recommend).
       delta, confidence, seed: passed to `attacks.evaluate`.
 
     Returns:

@@ -1,8 +1,8 @@
 """Pooled evaluation of a reference-model attack: every model is the target in turn.
 
 Carlini et al., "Membership Inference Attacks From First Principles", IEEE S&P 2022
-(https://arxiv.org/abs/2112.03570), Section V: with M models trained on random halves of
-the same pool, each model is attacked with the other M - 1 as its references, and the
+(https://arxiv.org/abs/2112.03570), evaluate this way: with M models trained on random
+halves of the same pool, each model is attacked with the other M - 1 as its references, and the
 (model, example) pairs of all M attacks are pooled into one ROC. M times as many
 non-members make TPR at 1% and 0.1% FPR resolvable where one target model's pool cannot.
 

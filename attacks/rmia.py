@@ -1,7 +1,7 @@
 """Robust membership inference, RMIA (Zarifzadeh, Liu, Shokri, ICML 2024).
 
 Zarifzadeh, Liu, Shokri, "Low-Cost High-Power Membership Inference Attacks", ICML 2024
-(https://arxiv.org/abs/2312.03262), Section 3. For a target model theta, an example x and
+(https://arxiv.org/abs/2312.03262). For a target model theta, an example x and
 population points z that no model trained on, with Pr(x | theta) the probability theta
 gives x's true label and Pr(x) its average over reference models:
 
@@ -48,7 +48,7 @@ from ._validation import as_scores, check_probability
 from .metrics import evaluate
 from .results import AttackResult
 
-__all__ = ["rmia_scores", "rmia_attack"]
+__all__ = ["rmia_attack", "rmia_scores"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,9 @@ def _choose_a(reference, ref_in, pop_reference, gamma) -> tuple[float, str, list
     aucs = [_auc(_scores(reference[j], side_in, side_out, pop_reference[j], pop_mean,
                          online=False, gamma=gamma, a=a), ref_in[j]) for a in A_GRID]
     best = int(np.argmax(aucs))
-    return (float(A_GRID[best]),
-            f"chosen: best AUC ({aucs[best]:.4f}) attacking reference model {j} with the "
-            f"other {k - 1}", aucs)
+    source = (f"chosen: best AUC ({aucs[best]:.4f}) attacking reference model {j} with the "
+              f"other {k - 1}")
+    return float(A_GRID[best]), source, aucs
 
 
 def scores_from_stats(target: np.ndarray, side_in: SideStats, side_out: SideStats,

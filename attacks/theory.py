@@ -37,8 +37,13 @@ from numpy.typing import ArrayLike
 from ._validation import check_probability
 from .bounds import clopper_pearson_interval
 
-__all__ = ["CeilingCheck", "default_fpr_grid", "dp_tpr_ceiling", "dp_roc_ceiling",
-           "roc_point_exceeds_ceiling"]
+__all__ = [
+    "CeilingCheck",
+    "default_fpr_grid",
+    "dp_roc_ceiling",
+    "dp_tpr_ceiling",
+    "roc_point_exceeds_ceiling",
+]
 
 
 def default_fpr_grid(points: int = 241, smallest: float = 1e-6) -> np.ndarray:

@@ -65,9 +65,9 @@ def test_rmia_pooled_uses_each_models_population_scores_as_its_target_row():
     assert result.name == "rmia_pooled"
     # With a chosen per target among its own references (never from its own flags).
     chosen = pooled_attack(rmia_attack, probs, IN, population_scores=POPULATION)
-    last, details = rmia_scores(probs[2], probs[[0, 1]], IN[[0, 1]],
-                                population_target=POPULATION[2],
-                                population_reference=POPULATION[[0, 1]])
+    last, _ = rmia_scores(probs[2], probs[[0, 1]], IN[[0, 1]],
+                          population_target=POPULATION[2],
+                          population_reference=POPULATION[[0, 1]])
     np.testing.assert_array_equal(chosen.scores[8:], last)
     assert chosen.details["attack_details"]["a_source"].startswith("chosen")
     with pytest.raises(ValueError, match="needs population_scores"):

@@ -30,8 +30,9 @@ def _data(seed, n=80, m=50, k=4, signal=1.0):
     reference = prob(signal * np.c_[ref_in, np.zeros((k, m), bool)], (k, n + m))
     is_member = rng.random(n) < 0.5
     target = prob(signal * np.r_[is_member, np.zeros(m)], n + m)
-    return dict(target=target[:n], reference=reference[:, :n], ref_in=ref_in,
-                is_member=is_member, pop_target=target[n:], pop_reference=reference[:, n:])
+    return {"target": target[:n], "reference": reference[:, :n], "ref_in": ref_in,
+            "is_member": is_member, "pop_target": target[n:],
+            "pop_reference": reference[:, n:]}
 
 
 def _naive_rmia(d, online, gamma, a):
@@ -92,9 +93,9 @@ def test_offline_a_is_chosen_by_attacking_a_reference_model_with_the_others():
     result = _call(d)
     # Reference model 0 as the target (its IN flags as the truth), models 1-4 as its
     # references, every grid value of a tried naively; the best AUC wins (first on ties).
-    inner = dict(target=d["reference"][0], reference=d["reference"][1:],
-                 ref_in=d["ref_in"][1:], pop_target=d["pop_reference"][0],
-                 pop_reference=d["pop_reference"][1:])
+    inner = {"target": d["reference"][0], "reference": d["reference"][1:],
+             "ref_in": d["ref_in"][1:], "pop_target": d["pop_reference"][0],
+             "pop_reference": d["pop_reference"][1:]}
     aucs = [_naive_auc(_naive_rmia(inner, False, 2.0, a), d["ref_in"][0]) for a in A_GRID]
     np.testing.assert_allclose(result.details["a_grid_auc"], aucs, rtol=1e-12)
     assert result.details["a"] == A_GRID[int(np.argmax(aucs))]
@@ -119,7 +120,7 @@ def test_rmia_works_with_one_reference_model():
 def test_rmia_score_ranks_like_the_ratio_up_to_ties():
     # Fixed z's make the score a non-decreasing step function of Pr(x|theta) / Pr(x).
     d = _data(8, k=4, n=500, m=30)
-    scores, details = rmia_scores(d["target"], d["reference"], d["ref_in"],
+    scores, _ = rmia_scores(d["target"], d["reference"], d["ref_in"],
                                   population_target=d["pop_target"],
                                   population_reference=d["pop_reference"], offline_a=0.5)
     out = np.where(~d["ref_in"], d["reference"], 0).sum(0) / np.maximum((~d["ref_in"]).sum(0), 1)
@@ -141,10 +142,10 @@ def test_rmia_score_ranks_like_the_ratio_up_to_ties():
 ])
 def test_rmia_rejects_bad_input(kwargs, message):
     d = _data(9)
-    arguments = dict(target_scores=d["target"], reference_scores=d["reference"],
-                     reference_in=d["ref_in"], is_member=d["is_member"],
-                     population_target=d["pop_target"],
-                     population_reference=d["pop_reference"])
+    arguments = {"target_scores": d["target"], "reference_scores": d["reference"],
+                 "reference_in": d["ref_in"], "is_member": d["is_member"],
+                 "population_target": d["pop_target"],
+                 "population_reference": d["pop_reference"]}
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         rmia_attack(**arguments)
