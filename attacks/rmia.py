@@ -26,11 +26,15 @@ online, the mean of the side present; offline, the IN mean in place of Pr(x) (an
 over-estimate, which lowers their score: never a false signal, since reference
 membership is independent of the target's). `details` counts them.
 
-The score is a step function of Pr(x | theta) / Pr(x), because the z's are the same for
-every x; so it ranks examples like that ratio, up to ties. Those ties are many (the score
-takes at most m + 1 values) and `attacks.evaluate` keeps tied examples together, so TPR
-at low FPR is what a threshold on the score can honestly reach. Counting is sort-based,
-O((n + m) log m), never an n x m matrix.
+Ties. The fraction is a step function of Pr(x | theta) / Pr(x), because the z's are the
+same for every x: it ranks examples like that ratio, up to ties, and takes at most m + 1
+values. `attacks.evaluate` keeps tied examples together (no threshold splits a tie), so
+a coarse fraction costs TPR at low FPR; measured on a synthetic task (seed 0, n = 10^4,
+K = 8, gamma = 1), TPR at 1% FPR was 0.142 with m = 100 population points against 0.173
+for the ratio itself, 0.169 vs 0.180 with m = 1000. With `break_ties=True` (the default)
+examples of equal count are ordered by the ratio, which is that ratio's own ranking
+with the fraction still readable from the score; `break_ties=False` gives the paper's
+fraction. Counting is sort-based, O((n + m) log m), never an n x m matrix.
 """
 
 from __future__ import annotations
@@ -77,11 +81,29 @@ def _offline_marginal(out_mean: np.ndarray, a: float) -> np.ndarray:
     return 0.5 * ((1 + a) * out_mean + (1 - a))
 
 
-def _count_fraction(log_ratio_x: np.ndarray, log_ratio_z: np.ndarray,
-                    gamma: float) -> np.ndarray:
-    """Fraction of z with ratio_x / ratio_z >= gamma, by binary search in the sorted z."""
-    return (np.searchsorted(np.sort(log_ratio_z), log_ratio_x - math.log(gamma),
-                            side="right") / len(log_ratio_z))
+def _pairwise_scores(log_ratio_x: np.ndarray, log_ratio_z: np.ndarray, gamma: float,
+                     break_ties: bool) -> np.ndarray:
+    """Fraction of z with ratio_x / ratio_z >= gamma, by binary search in the sorted z.
+
+    With `break_ties`, (count + t) / (m + 1) instead, t in [0, 1) placing x's ratio
+    between the two population thresholds around it (exponentially beyond the extremes),
+    so that examples with the same count are ordered by the ratio itself.
+    """
+    thresholds = np.sort(log_ratio_z) + math.log(gamma)
+    count = np.searchsorted(thresholds, log_ratio_x, side="right")
+    m = len(thresholds)
+    if not break_ties:
+        return count / m
+    below = thresholds[np.maximum(count - 1, 0)]
+    above = thresholds[np.minimum(count, m - 1)]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        inside = (log_ratio_x - below) / (above - below)
+        position = np.where(count == 0, np.exp(log_ratio_x - thresholds[0]),
+                            np.where(count == m, -np.expm1(-(log_ratio_x - thresholds[-1])),
+                                     inside))
+    # Rounding can land exactly on 1 (a tiny gap, or a huge ratio); stay in the block.
+    position = np.clip(np.nan_to_num(position, nan=0.0), 0.0, np.nextafter(1.0, 0.0))
+    return (count + position) / (m + 1)
 
 
 def _marginal_x(side_in: SideStats, side_out: SideStats, online: bool,
@@ -96,10 +118,10 @@ def _marginal_x(side_in: SideStats, side_out: SideStats, online: bool,
 
 def _scores(target: np.ndarray, side_in: SideStats, side_out: SideStats,
             pop_target: np.ndarray, pop_mean: np.ndarray, *, online: bool, gamma: float,
-            a: float) -> np.ndarray:
+            a: float, break_ties: bool) -> np.ndarray:
     marginal_z = pop_mean if online else _offline_marginal(pop_mean, a)
-    return _count_fraction(_log(target) - _log(_marginal_x(side_in, side_out, online, a)),
-                           _log(pop_target) - _log(marginal_z), gamma)
+    return _pairwise_scores(_log(target) - _log(_marginal_x(side_in, side_out, online, a)),
+                            _log(pop_target) - _log(marginal_z), gamma, break_ties)
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -109,7 +131,8 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _choose_a(reference, ref_in, pop_reference, gamma) -> tuple[float, str, list[float]]:
+def _choose_a(reference, ref_in, pop_reference, gamma,
+              break_ties) -> tuple[float, str, list[float]]:
     """The grid value of a with the best AUC attacking one reference model with the rest."""
     k = reference.shape[0]
     usable = [j for j in range(k) if 0 < ref_in[j].sum() < ref_in.shape[1]]
@@ -123,7 +146,8 @@ def _choose_a(reference, ref_in, pop_reference, gamma) -> tuple[float, str, list
         reference[others], ~ref_in[others])
     pop_mean = pop_reference[others].mean(axis=0)
     aucs = [_auc(_scores(reference[j], side_in, side_out, pop_reference[j], pop_mean,
-                         online=False, gamma=gamma, a=a), ref_in[j]) for a in A_GRID]
+                         online=False, gamma=gamma, a=a, break_ties=break_ties), ref_in[j])
+            for a in A_GRID]
     best = int(np.argmax(aucs))
     source = (f"chosen: best AUC ({aucs[best]:.4f}) attacking reference model {j} with the "
               f"other {k - 1}")
@@ -133,14 +157,16 @@ def _choose_a(reference, ref_in, pop_reference, gamma) -> tuple[float, str, list
 def scores_from_stats(target: np.ndarray, side_in: SideStats, side_out: SideStats,
                       pop_target: np.ndarray, pop_mean: np.ndarray, *, online: bool,
                       gamma: float, a: float | None, a_source: str = "given",
+                      break_ties: bool = True,
                       n_reference: int) -> tuple[np.ndarray, dict[str, Any]]:
     """RMIA scores from validated inputs and the references' per-example statistics.
 
     `pop_mean` is the references' mean p(y|z) per population point; `a` is None online.
     """
     scores = _scores(target, side_in, side_out, pop_target, pop_mean, online=online,
-                     gamma=gamma, a=_DEFAULT_A if a is None else a)
+                     gamma=gamma, a=_DEFAULT_A if a is None else a, break_ties=break_ties)
     details: dict[str, Any] = {"online": bool(online), "gamma": gamma,
+                               "break_ties": bool(break_ties),
                                "n_reference": int(n_reference),
                                "n_population": len(pop_target)}
     if online:
@@ -192,11 +218,11 @@ def rmia_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
                 reference_in: ArrayLike, *, population_target: ArrayLike,
                 population_reference: ArrayLike, online: bool = False,
                 gamma: float = 2.0, offline_a: float | None = None,
-                ) -> tuple[np.ndarray, dict[str, Any]]:
+                break_ties: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """RMIA membership scores without the metrics (see `rmia_attack` for the arguments).
 
     Returns:
-      (scores of shape (n,), each a fraction in [0, 1]; details dict).
+      (scores of shape (n,) in [0, 1]; details dict).
     """
     target, reference, ref_in, _ = as_reference(target_scores, reference_scores,
                                                 reference_in, None)
@@ -211,13 +237,13 @@ def rmia_scores(target_scores: ArrayLike, reference_scores: ArrayLike,
     a, source, aucs = None, "given", None
     if not online:
         if offline_a is None:
-            a, source, aucs = _choose_a(reference, ref_in, pop_reference, gamma)
+            a, source, aucs = _choose_a(reference, ref_in, pop_reference, gamma, break_ties)
         else:
             a = check_probability("offline_a", offline_a)
     scores, details = scores_from_stats(
         target, side_stats(reference, ref_in), side_stats(reference, ~ref_in), pop_target,
         pop_reference.mean(axis=0), online=online, gamma=gamma, a=a, a_source=source,
-        n_reference=k)
+        break_ties=break_ties, n_reference=k)
     if aucs is not None:
         details["a_grid_auc"] = aucs
     return scores, details
@@ -227,7 +253,7 @@ def rmia_attack(target_scores: ArrayLike, reference_scores: ArrayLike,
                 reference_in: ArrayLike, is_member: ArrayLike, *,
                 population_target: ArrayLike, population_reference: ArrayLike,
                 online: bool = False, gamma: float = 2.0, offline_a: float | None = None,
-                delta: float = 1e-5, confidence: float = 0.95,
+                break_ties: bool = True, delta: float = 1e-5, confidence: float = 0.95,
                 seed: int = 0) -> AttackResult:
     """RMIA against one target model (Zarifzadeh, Liu, Shokri, ICML 2024).
 
@@ -245,6 +271,10 @@ def rmia_attack(target_scores: ArrayLike, reference_scores: ArrayLike,
       gamma: the pairwise likelihood-ratio threshold, > 0 (the paper's default is 2).
       offline_a: a in [0, 1] for the offline Pr(x); None chooses it (module docstring).
         Only for offline; passing it with online=True raises.
+      break_ties: order examples with the same fraction by their ratio Pr(x|theta) / Pr(x),
+        which the fraction is a step function of (module docstring); the score becomes
+        (count + t) / (m + 1) with t in [0, 1), so count = floor(score * (m + 1)). False
+        gives the paper's fraction count / m.
       delta, confidence, seed: passed to `attacks.evaluate`.
 
     Returns:
@@ -276,7 +306,7 @@ def rmia_attack(target_scores: ArrayLike, reference_scores: ArrayLike,
     scores, details = rmia_scores(target_scores, reference_scores, reference_in,
                                   population_target=population_target,
                                   population_reference=population_reference, online=online,
-                                  gamma=gamma, offline_a=offline_a)
+                                  gamma=gamma, offline_a=offline_a, break_ties=break_ties)
     return AttackResult("rmia", scores, is_member,
                         evaluate(scores, is_member, delta=delta, confidence=confidence,
                                  seed=seed), details)
@@ -285,6 +315,7 @@ def rmia_attack(target_scores: ArrayLike, reference_scores: ArrayLike,
 def leave_one_out_rmia_scores(model_scores: np.ndarray, model_in: np.ndarray,
                               population: np.ndarray, *, online: bool = False,
                               gamma: float = 2.0, offline_a: float | None = None,
+                              break_ties: bool = True,
                               ) -> list[tuple[np.ndarray, dict[str, Any]]]:
     """`rmia_scores` of each model against the other M - 1 (used by `pooled_attack`).
 
@@ -307,11 +338,11 @@ def leave_one_out_rmia_scores(model_scores: np.ndarray, model_in: np.ndarray,
         a, source, aucs = given, "given", None
         if not online and given is None:
             a, source, aucs = _choose_a(model_scores[others], model_in[others],
-                                        population[others], gamma)
+                                        population[others], gamma, break_ties)
         scores, details = scores_from_stats(
             model_scores[j], loo.stats(j, True), loo.stats(j, False), population[j],
             (pop_sum - population[j]) / (n_models - 1), online=online, gamma=gamma, a=a,
-            a_source=source, n_reference=n_models - 1)
+            a_source=source, break_ties=break_ties, n_reference=n_models - 1)
         if aucs is not None:
             details["a_grid_auc"] = aucs
         results.append((scores, details))

@@ -23,7 +23,7 @@ CONTRACT = {
         ("reference_in", POSITIONAL, None), ("is_member", POSITIONAL, None),
         ("population_target", KEYWORD, None), ("population_reference", KEYWORD, None),
         ("online", KEYWORD, False), ("gamma", KEYWORD, 2.0), ("offline_a", KEYWORD, None),
-        ("delta", KEYWORD, 1e-5), ("confidence", KEYWORD, 0.95), ("seed", KEYWORD, 0)],
+        ("break_ties", KEYWORD, True), ("delta", KEYWORD, 1e-5), ("confidence", KEYWORD, 0.95), ("seed", KEYWORD, 0)],
     "pooled_attack": [
         ("attack", POSITIONAL, None), ("model_scores", POSITIONAL, None),
         ("model_in", POSITIONAL, None), ("population_scores", KEYWORD, None)],
