@@ -12,6 +12,7 @@ from dpaudit.attacks import (
     default_fpr_grid,
     dp_roc_ceiling,
     dp_tpr_ceiling,
+    epsilon_from_error_counts,
     roc_point_exceeds_ceiling,
 )
 from dpaudit.attacks.gdp import gdp_delta
@@ -114,3 +115,34 @@ def test_ceiling_check_limits_are_clopper_pearson_and_vectorised():
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_ceiling_is_the_boundary_of_the_epsilon_bound_from_error_counts():
+    # attacks.bounds inverts the same two inequalities: a point on the ceiling, measured
+    # with huge counts (Clopper-Pearson limits ~ the rates), proves epsilon back.
+    n = 10 ** 9
+    for epsilon, delta, fpr in [(2.0, 1e-5, 0.01), (1.0, 0.0, 0.3), (0.5, 1e-3, 0.6)]:
+        tpr = float(dp_tpr_ceiling(fpr, epsilon, delta))
+        assert tpr < 1
+        proved = epsilon_from_error_counts(round(fpr * n), n, round((1 - tpr) * n), n,
+                                           delta=delta, confidence=0.95)
+        assert proved == pytest.approx(epsilon, abs=2e-3)
+
+
+@pytest.mark.parametrize("true_mu, flagged", [(1.0, False), (3.0, True)])
+def test_a_gaussian_mechanism_is_flagged_only_when_it_leaks_more_than_claimed(true_mu, flagged):
+    # The claim: mu = 1 GDP, as its (epsilon, delta(epsilon)) curve. Scores N(0, 1) for
+    # non-members and N(true_mu, 1) for members; threshold fixed in advance at 1.5.
+    # Sound: the honest mechanism is never flagged at 95% (a false alarm has probability
+    # <= 5% over seeds). Power: mu = 3 reaches TPR 0.93 at FPR 0.067, where mu = 1 allows
+    # 0.31, so it is flagged with near certainty at these counts.
+    rng = np.random.default_rng(7)
+    n = 20_000
+    claimed_eps = np.linspace(0, 8, 200)
+    claimed_delta = np.array([gdp_delta(1.0, e) for e in claimed_eps])
+    members = rng.normal(true_mu, 1, n)
+    nonmembers = rng.normal(0, 1, n)
+    check = roc_point_exceeds_ceiling(int((members >= 1.5).sum()), n,
+                                      int((nonmembers >= 1.5).sum()), n, claimed_eps,
+                                      claimed_delta)
+    assert check.exceeds is flagged
