@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from ._reference import LeaveOneOut, SideStats, as_reference, side_stats
 from ._validation import as_scores, check_probability
@@ -124,8 +123,19 @@ def _scores(target: np.ndarray, side_in: SideStats, side_out: SideStats,
                             _log(pop_target) - _log(marginal_z), gamma, break_ties)
 
 
+def _midranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their mean rank (scipy's rankdata, ~5x faster)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return ranks
+
+
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    ranks = stats.rankdata(scores)
+    ranks = _midranks(scores)
     n_pos = int(positive.sum())
     n_neg = len(scores) - n_pos
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -182,3 +182,13 @@ def test_rmia_rejects_bad_input(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         rmia_attack(**arguments)
+
+
+def test_fast_midranks_equal_scipy_rankdata():
+    from scipy import stats
+
+    from dpaudit.attacks.rmia import _midranks
+    rng = np.random.default_rng(10)
+    for values in (rng.integers(0, 5, 1000).astype(float), rng.normal(size=1000),
+                   np.array([np.inf, np.inf, 0.0, -np.inf, 0.0])):
+        np.testing.assert_array_equal(_midranks(values), stats.rankdata(values))
