@@ -136,7 +136,7 @@ class _Plots:
 @functools.lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
+        loader=jinja2.PackageLoader(__package__, "templates"),
         autoescape=True,  # every string from the results is user-controlled
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True)
