@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 # From 1e-10 (far below any useful delta) to 0.5: the pairs with large delta bound the
 # ROC at high FPR, those with small delta at low FPR, where audits matter most.
-DELTA_GRID: tuple[float, ...] = tuple(float(d) for d in np.logspace(-10, math.log10(0.5), 31))
+DELTA_GRID: tuple[float, ...] = tuple(float(d) for d in np.logspace(-10, math.log10(0.5), 61))
 
 
 def epsilon_delta_curve(*, dataset_size: int, batch_size: int, noise_multiplier: float,

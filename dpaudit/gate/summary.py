@@ -47,6 +47,14 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
 
+def _delta(x: float | None) -> str:
+    """1e-05 -> "1e-5"."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+
+
 def _tpr_at_1pct(tpr_at_fpr: dict) -> float:
     for key, value in tpr_at_fpr.items():
         try:
@@ -86,7 +94,7 @@ def markdown_summary(verdict: Verdict, result: AuditResult) -> str:
             eps = "none (no DP)"
         else:
             which = "PLD" if p.epsilon_pld is not None and p.epsilon_pld == arm.epsilon else "RDP"
-            eps = f"{_num(arm.epsilon)} ({which}, delta {p.delta:.0e})"
+            eps = f"{_num(arm.epsilon)} ({which}, delta {_delta(p.delta)})"
         best = arm.best_attack()
         tprs = [_tpr_at_1pct(a.tpr_at_fpr) for a in arm.attacks]
         tprs = [t for t in tprs if math.isfinite(t)]
@@ -103,7 +111,8 @@ def markdown_summary(verdict: Verdict, result: AuditResult) -> str:
     lines += ["", "### Rules", "", "| | arm | rule | measured | limit | reason |",
               "| --- | --- | --- | ---: | --- | --- |"]
     for o in verdict.rules:
-        limit = "" if math.isnan(o.limit) else f"{o.comparison} {format_value(o.limit)}"
+        sign = "≥" if o.comparison == ">=" else "≤"
+        limit = "" if math.isnan(o.limit) else f"{sign} {format_value(o.limit)}"
         origin = f" (from {o.origin})" if o.origin and o.origin != ALWAYS_ON else ""
         lines.append(f"| {'✅ pass' if o.passed else '❌ FAIL'} | {_md(o.arm)} | "
                      f"{_md(o.rule)} | {_md(format_value(o.measured))} | {_md(limit)} | "

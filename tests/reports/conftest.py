@@ -58,7 +58,7 @@ def _attack(name: str, separation: float, rng: np.random.Generator, *,
         per_class_counts=per_class_counts)
 
 
-def gaussian_dp_curve(epsilon: float, delta: float = 1e-5, points: int = 31) -> dict:
+def gaussian_dp_curve(epsilon: float, delta: float = 1e-5, points: int = 61) -> dict:
     """The exact (epsilon, delta) curve of the Gaussian mechanism whose epsilon at `delta`
     is `epsilon` (Balle & Wang, ICML 2018: delta(eps) = Phi(-eps/mu + mu/2)
     - e^eps Phi(-eps/mu - mu/2)): a valid DP curve, built without the accountant."""
