@@ -219,8 +219,9 @@ def per_class_auc_figure(attack_name: str,
     if not fig["data"]:
         return None
     if hidden:
-        fig["layout"]["title"]["text"] += (f" ({hidden} of {total} class results hidden: "
-                                           "interval spans 0.5)")
+        # Said under the axis: a longer title is clipped in a half-width plot.
+        fig["layout"]["xaxis"]["title"]["text"] = (f"class ({hidden} of {total} class "
+                                                   "results hidden: interval spans 0.5)")
     fig["layout"]["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1,
                                 "yref": "y", "y0": 0.5, "y1": 0.5, "line": dict(_GUIDE)}]
     fig["layout"]["xaxis"]["type"] = "category"

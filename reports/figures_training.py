@@ -134,6 +134,7 @@ def leakage_per_epoch_figure(arms: Sequence[ArmResult]) -> Figure | None:
     fig["layout"]["xaxis"]["rangemode"] = "tozero"
     if has_eps:
         fig["layout"]["yaxis2"] = {"overlaying": "y", "side": "right", "rangemode": "tozero",
+                                   "tickmode": "auto",
                                    "showgrid": False, "automargin": True,
                                    "title": {"text": "theoretical epsilon"}}
         fig["layout"]["margin"]["r"] = 60

@@ -75,6 +75,7 @@ def render_html(result: AuditResult, *, generated_at: _dt.datetime | None = None
         "config": list(fmt.flatten(result.config)),
         "environment": list(fmt.flatten(result.environment)),
         "data": list(fmt.flatten(result.data)),
+        "provenance": list(fmt.flatten(result.provenance)),
         "timings": [(k, f"{v:.1f} s" if fmt.finite(v) else fmt.value(v))
                     for k, v in (result.timings or {}).items()],
         "schema_version": result.schema_version,

@@ -192,7 +192,7 @@ def test_per_class_auc_has_intervals_and_hides_classes_whose_interval_spans_chan
     assert list(base.y) == pytest.approx([-0.3, 0.4])
     assert list(dp.y)[0] == pytest.approx(0.3) and list(dp.y)[1] is None  # missing class
     assert all(lo > 0 and hi > 0 for lo, hi in zip(base.error_y.arrayminus, base.error_y.array))
-    assert "2 of 5 class results hidden" in fig.layout.title.text
+    assert "2 of 5 class results hidden" in fig.layout.xaxis.title.text
     assert fig.layout.xaxis.type == "category"
 
 
