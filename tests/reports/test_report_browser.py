@@ -137,3 +137,45 @@ def test_default_run_report_fits_a_1400px_window_and_draws_theory_and_training(
     # Human labels; an estimate is called one.
     assert "epsilon_gdp" not in details and "(estimate, not a bound)" in details, where
     assert shot.stat().st_size > 100_000, where
+
+
+def test_comparison_page_draws_offline_and_fits_1400px(result_factory, tmp_path):
+    """`dpaudit report a b`: both figures drawn, no console message, no request, the runs
+    table inside a 1400 px window; screenshot beside the default run's."""
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    from dpaudit.reports.compare import write_comparison
+
+    runs = [("v1", result_factory(seed=0)), ("v2", result_factory(seed=1)),
+            ("default", load_results(DATA / "default_run_results.json"))]
+    page_path = write_comparison(runs, tmp_path / "comparison.html")
+    url = page_path.resolve().as_uri()
+    out = Path(ARTIFACTS) if ARTIFACTS else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    shot = out / "comparison.png"
+    console, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(url, wait_until="load")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-plot]')]"
+                ".every(d => d.querySelector('.main-svg'))", timeout=15_000)
+            drawn = page.locator("[data-plot] .plot-container").count()
+            overflow = page.evaluate(
+                "() => [...document.querySelectorAll('.table-scroll')]"
+                ".filter(d => d.scrollWidth > d.clientWidth + 1).length")
+            error_bars = page.locator("[data-plot] g.errorbar").count()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"\nscreenshot of a comparison page: {shot}")
+    where = f"(screenshot: {shot})"
+    assert drawn == 2 and console == [] and requests == [url], where
+    assert overflow == 0, where
+    assert error_bars >= 3, where  # each DP arm's interval from lower bound to theory
