@@ -110,7 +110,12 @@ def tpr_per_run_figure(runs: Sequence[Run], fpr: float = 0.01) -> Figure | None:
     columns = [(label, arm) for label, result in runs for arm in result.arms]
     attacks = list(dict.fromkeys(a.name for _, arm in columns for a in arm.attacks))
     fig = _figure(f"TPR at {fpr:.0%} FPR per run", "run · model", f"TPR at {fpr:.0%} FPR")
-    x = [f"{_text(label)} · {_text(arm.name)}" for label, arm in columns]
+    def resolvable(arm: ArmResult) -> bool:
+        return any(fmt.finite(fmt.tpr_at(a.tpr_at_fpr, fpr)) for a in arm.attacks)
+
+    # A run without a bar must say why rather than read as "TPR 0".
+    x = [f"{_text(label)} · {_text(arm.name)}"
+         + ("" if resolvable(arm) else " (n/a: too few non-members)") for label, arm in columns]
     for i, name in enumerate(attacks):
         values = []
         for _, arm in columns:

@@ -7,6 +7,7 @@ results contract is filled with realistic shapes and sizes.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -58,7 +59,17 @@ def _attack(name: str, separation: float, rng: np.random.Generator, *,
         per_class_counts=per_class_counts)
 
 
+@functools.lru_cache(maxsize=32)  # brentq per delta: cached, every make_result needs one
+def _gaussian_dp_curve(epsilon: float, delta: float, points: int) -> tuple:
+    return tuple(_gaussian_dp_curve_uncached(epsilon, delta, points).items())
+
+
 def gaussian_dp_curve(epsilon: float, delta: float = 1e-5, points: int = 61) -> dict:
+    """See `_gaussian_dp_curve_uncached`; a fresh dict of fresh lists on every call."""
+    return {k: list(v) for k, v in _gaussian_dp_curve(float(epsilon), float(delta), points)}
+
+
+def _gaussian_dp_curve_uncached(epsilon: float, delta: float = 1e-5, points: int = 61) -> dict:
     """The exact (epsilon, delta) curve of the Gaussian mechanism whose epsilon at `delta`
     is `epsilon` (Balle & Wang, ICML 2018: delta(eps) = Phi(-eps/mu + mu/2)
     - e^eps Phi(-eps/mu - mu/2)): a valid DP curve, built without the accountant."""

@@ -53,6 +53,9 @@ def test_unresolvable_tpr_is_a_gap_not_a_zero(runs):
         dataclasses.replace(x, tpr_at_fpr={"0.01": math.nan}) for x in a.attacks))
         for a in result.arms)
     assert tpr_per_run_figure([(label, dataclasses.replace(result, arms=arms))]) is None
+    fig = go.Figure(tpr_per_run_figure([runs[1], (label, dataclasses.replace(result, arms=arms))]))
+    assert list(fig.data[0].x)[2:] == ["v1 · baseline (n/a: too few non-members)",
+                                       "v1 · dp (n/a: too few non-members)"]
 
 
 def test_run_labels_come_from_folders_and_stay_unique(tmp_path):
