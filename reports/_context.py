@@ -15,8 +15,8 @@ from typing import Any, Mapping, Sequence
 from dpaudit.results import ArmResult, AttackSummary, AuditResult
 
 from . import _format as fmt
-from .evidence import EvidenceRow, Status, compare_arm, format_confidence
 from ._reading import detail_rows, tradeoff_sentence
+from .evidence import EvidenceRow, Status, compare_arm, format_confidence
 from .figures_training import headline_accountant
 
 __all__ = ["headline", "run_summary", "format_date", "arm_rows", "attack_rows",

@@ -35,7 +35,7 @@ from dpaudit.results import ArmResult, AuditResult
 from . import _embed
 from . import _format as fmt
 from ._context import format_date
-from .figures import Figure, _PALETTE, _figure, _text
+from .figures import _PALETTE, Figure, _figure, _text
 from .figures_training import headline_accountant
 
 __all__ = ["render_comparison", "write_comparison", "privacy_utility_figure",

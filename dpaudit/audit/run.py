@@ -34,8 +34,8 @@ import numpy as np
 
 from dpaudit.audit import outputs as output
 from dpaudit.audit import provenance as prov
-from dpaudit.audit.checkpoints import checkpoint_epochs, leakage_callback, leakage_from_history
 from dpaudit.audit.attacking import attack_outputs
+from dpaudit.audit.checkpoints import checkpoint_epochs, leakage_callback, leakage_from_history
 from dpaudit.audit.inputs import load_audit_data, resolve_noise
 from dpaudit.config import AuditConfig
 from dpaudit.data import AuditData

@@ -16,7 +16,8 @@ def _vendored() -> bytes:
 def test_vendored_bundle_is_the_recorded_npm_file_for_plotlys_version():
     data = _vendored()
     assert hashlib.sha256(data).hexdigest() == _embed.BUNDLE_SHA256
-    assert data.startswith(b"/**\n* plotly.js (basic - minified) v" + _embed.BUNDLE_VERSION.encode())
+    header = b"/**\n* plotly.js (basic - minified) v" + _embed.BUNDLE_VERSION.encode()
+    assert data.startswith(header)
     # Figures are validated against plotly.py's schema: the bundle must be its version.
     assert get_plotlyjs_version() == _embed.BUNDLE_VERSION
     assert b"window.Plotly = Plotly;" in data

@@ -8,9 +8,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from dpaudit.results import ArmResult, AttackSummary, PrivacyInfo
 from dpaudit.reports import figures, figures_training
 from dpaudit.reports.evidence import compare_arm
+from dpaudit.results import ArmResult, AttackSummary, PrivacyInfo
 
 
 def _valid(fig: dict) -> go.Figure:
