@@ -4,7 +4,10 @@ No TensorFlow here: the report and the gate read results through this module onl
 NaN and infinities are written as JSON `null` (strict JSON) and read back as NaN.
 
 Schema history:
-  1 - first version.
+  1 - first version. Later optional fields (old files load without them):
+      `provenance` (run timestamps, data and model hashes), `ArmResult.leakage_per_epoch`,
+      `PrivacyInfo.epsilon_per_epoch_accountant` and `PrivacyInfo.epsilon_delta_curve`,
+      `AttackSummary.per_class_counts`.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class AttackSummary:
       top_exposed: the most exposed members: [{"id": example id, "score": score}, ...].
       score_histogram: {"edges": [...], "members": [...], "nonmembers": [...]} counts.
       details: attack-specific extras (e.g. number of shadow models, canaries, runs).
+      per_class_counts: {"<class label>": [n_members, n_nonmembers]} behind
+        `per_class_auc`, so the report can put an interval on each class's AUC.
     """
 
     name: str
@@ -77,6 +82,7 @@ class AttackSummary:
     top_exposed: Sequence[Mapping[str, Any]] = ()
     score_histogram: Mapping[str, Sequence[float]] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    per_class_counts: Mapping[str, Sequence[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,12 @@ class PrivacyInfo:
     """The DP settings an arm was trained with and what the accountant makes of them.
 
     For a non-DP arm, `noise_multiplier` is 0 and both epsilons are None.
-    `epsilon_per_epoch` holds the RDP epsilon after each epoch (for the report).
+    `epsilon_per_epoch` holds the epsilon after each epoch (for the report), NaN for
+    epochs that were not priced, from the accountant named in
+    `epsilon_per_epoch_accountant` ("rdp" or "pld"; "" in older files, which stored RDP).
+    `epsilon_delta_curve` is {"delta": [...], "epsilon": [...]}: the accountant's
+    epsilon at each delta of a grid, for the final model (the report draws the highest
+    ROC the guarantee allows from it).
     """
 
     noise_multiplier: float
@@ -100,6 +111,8 @@ class PrivacyInfo:
     epsilon_pld: float | None
     accounting_note: str = ""
     epsilon_per_epoch: Sequence[float] = ()
+    epsilon_per_epoch_accountant: str = ""
+    epsilon_delta_curve: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     @property
     def epsilon(self) -> float | None:
@@ -125,13 +138,19 @@ class Utility:
 
 @dataclass(frozen=True)
 class ArmResult:
-    """One audited model: `baseline`, `dp`, or `model` for `dpaudit attack`."""
+    """One audited model: `baseline`, `dp`, or `model` for `dpaudit attack`.
+
+    `leakage_per_epoch` records a cheap attack on the target during its training:
+    {"attack": name, "epoch": [...], "auc": [...], "tpr_at_fpr": {"0.01": [...], ...}}
+    (empty when not recorded, e.g. for a model reused from an earlier run).
+    """
 
     name: str
     utility: Utility | None
     privacy: PrivacyInfo | None
     attacks: Sequence[AttackSummary]
     history: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    leakage_per_epoch: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def epsilon(self) -> float | None:
@@ -156,6 +175,9 @@ class AuditResult:
       arms: one ArmResult per audited model.
       verdict: the gate's verdict when a gate ran (see dpaudit.gate.verdict).
       timings: seconds per phase.
+      provenance: when the run happened and exactly what it audited: {"started_at",
+        "finished_at" (ISO-8601 UTC), "data_sha256", "models": {arm: {"file", "sha256"}}};
+        empty in older files.
     """
 
     config: Mapping[str, Any]
@@ -165,6 +187,7 @@ class AuditResult:
     verdict: Mapping[str, Any] | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return result_repr(self)
@@ -202,6 +225,7 @@ class AuditResult:
                 verdict=raw.get("verdict"),
                 timings=raw.get("timings") or {},
                 schema_version=SCHEMA_VERSION,
+                provenance=dict(raw.get("provenance") or {}),
             )
         except InputError:
             raise
@@ -285,6 +309,8 @@ def _attack_from_dict(raw: Mapping[str, Any]) -> AttackSummary:
         score_histogram={k: [_float(x) for x in v]
                          for k, v in (raw.get("score_histogram") or {}).items()},
         details=dict(raw.get("details") or {}),
+        per_class_counts={str(k): [int(n) for n in v]
+                          for k, v in (raw.get("per_class_counts") or {}).items()},
     )
 
 
@@ -311,9 +337,13 @@ def _arm_from_dict(raw: Mapping[str, Any]) -> ArmResult:
             epsilon_pld=_opt_float(privacy.get("epsilon_pld")),
             accounting_note=str(privacy.get("accounting_note") or ""),
             epsilon_per_epoch=tuple(_float(x) for x in privacy.get("epsilon_per_epoch") or ()),
+            epsilon_per_epoch_accountant=str(privacy.get("epsilon_per_epoch_accountant") or ""),
+            epsilon_delta_curve={k: [_float(x) for x in v] for k, v in
+                                 (privacy.get("epsilon_delta_curve") or {}).items()},
         ),
         attacks=tuple(_attack_from_dict(a) for a in raw.get("attacks") or ()),
         history={k: [_float(x) for x in v] for k, v in (raw.get("history") or {}).items()},
+        leakage_per_epoch=dict(raw.get("leakage_per_epoch") or {}),
     )
 
 

@@ -15,13 +15,12 @@ from typing import Any, Mapping, Sequence
 from dpaudit.results import ArmResult, AttackSummary, AuditResult
 
 from . import _format as fmt
+from ._reading import detail_rows, tradeoff_sentence
 from .evidence import EvidenceRow, Status, compare_arm, format_confidence
+from .figures_training import headline_accountant
 
-__all__ = ["headline", "run_summary", "format_date", "verdict_view", "arm_rows", "attack_rows",
-           "evidence_view", "accounting_view", "exposed_view", "Headline"]
-
-# How many of the most exposed examples to list per (arm, attack).
-MAX_EXPOSED = 10
+__all__ = ["headline", "run_summary", "format_date", "arm_rows", "attack_rows",
+           "evidence_view", "accounting_view", "Headline"]
 
 _SAMPLING_NOTES = {
     "poisson": (
@@ -55,7 +54,9 @@ def headline(result: AuditResult, evidence: Sequence[EvidenceRow]) -> Headline:
     parts = []
     for arm in dp_arms:
         label = "DP model" if arm.name == "dp" else f"DP model '{arm.name}'"
-        text = f"{label}: epsilon {arm.epsilon:.3g} at delta {fmt.delta(arm.privacy.delta)}"
+        which = headline_accountant(arm)
+        text = (f"{label}: epsilon {arm.epsilon:.3g} ({which}) at delta "
+                f"{fmt.delta(arm.privacy.delta)}")
         if arm.privacy.sampling != "poisson":
             # The accountants price Poisson sampling; say so where the number is read.
             how = "shuffled" if arm.privacy.sampling == "shuffle" else (
@@ -69,6 +70,9 @@ def headline(result: AuditResult, evidence: Sequence[EvidenceRow]) -> Headline:
         else:
             parts.append(f"{arm.name}: no DP guarantee; strongest attack AUC {_best_auc(arm)}")
     text = "; ".join(parts) or "The results hold no audited model."
+    if result.verdict is None and dp_arms and other:
+        # Without a gate the reader still needs the two facts a decision turns on.
+        text += ". " + tradeoff_sentence(dp_arms[0], other[0])
     if bugs:
         return Headline(text, "bug", tuple(
             {"arm": r.arm, "attack": r.attack, "bound": _eps(r.lower_bound),
@@ -103,61 +107,34 @@ def run_summary(result: AuditResult, *,
                               (data, "shadow_pool"), (data, "shadow"))),
         ("Test set", _pick((data, "n_test"), (data, "test"))),
         ("Seed", _pick((cfg, "seed"), (env, "seed"), (data, "seed"))),
-        ("Date", format_date(_pick((env, "date"), (env, "timestamp"), (env, "started_at"),
-                                   (env, "created_at")))
-         or (f"{format_date(generated_at)} (report)" if generated_at else None)),
+        ("Date", _run_date(result, env)
+         or (f"{format_date(generated_at)} (report; the run recorded no date)"
+             if generated_at else None)),
+        ("Data (SHA-256)", _short_hash(_mapping(result.provenance).get("data_sha256"))),
+        *[(f"Model file, {arm}", _model_file(entry)) for arm, entry in
+          _mapping(_mapping(result.provenance).get("models")).items() if _mapping(entry)],
         ("Versions", _versions(env)),
     ]
     return [(label, fmt.NA if value is None else fmt.value(value)) for label, value in rows]
 
 
-def verdict_view(verdict: Any) -> dict[str, Any] | None:
-    """The gate's verdict (Verdict.to_dict()) in displayable form; None when no gate ran."""
-    if verdict is None:
-        return None
-    verdict = _mapping(verdict)
-    passed = verdict.get("passed")
-    raw_rules = verdict.get("rules")
-    rules = []
-    for raw in raw_rules if isinstance(raw_rules, (list, tuple)) else ():
-        rule = _mapping(raw)
-        ok = rule.get("passed")
-        limit = _num_or_text(rule.get("limit"))
-        comparison = rule.get("comparison")
-        if isinstance(comparison, str) and comparison and limit != fmt.NA:
-            limit = f"{_COMPARISONS.get(comparison, comparison)} {limit}"
-        rules.append({
-            "rule": _text(rule.get("rule")),
-            "arm": _text(rule.get("arm")),
-            "attack": _text(rule.get("attack")),
-            "measured": _num_or_text(rule.get("measured")),
-            "limit": limit,
-            "origin": _text(rule.get("origin")),
-            "passed": ok if isinstance(ok, bool) else None,
-            "message": _text(rule.get("message")),
-        })
-    notes = verdict.get("notes")
-    check = verdict.get("contradiction_check")
-    return {
-        "passed": passed if isinstance(passed, bool) else None,
-        "rules": rules,
-        "held": sum(r["passed"] is True for r in rules),
-        "failed_rules": [r for r in rules if r["passed"] is False],
-        "notes": [_text(n) for n in notes] if isinstance(notes, (list, tuple)) else [],
-        "policy": _text(verdict.get("policy")),
-        "contradiction_check": check if isinstance(check, bool) else None,
-        # Only the always-on DP consistency check ran (e.g. canary-audit without a policy):
-        # no release policy was applied, and the banner must not say a release gate passed.
-        "consistency_only": bool(rules) and all(r["rule"] == "dp_consistency" for r in rules),
-    }
+def _run_date(result: AuditResult, env: Mapping[str, Any]) -> Any:
+    """When the run started (provenance), or a date an older writer kept elsewhere."""
+    when = _mapping(result.provenance).get("started_at")
+    if when:
+        return f"{format_date(when)} (run)"
+    return format_date(_pick((env, "date"), (env, "timestamp"), (env, "started_at"),
+                             (env, "created_at")))
 
 
-_COMPARISONS = {"<=": "≤", ">=": "≥"}
+def _short_hash(digest: Any) -> str | None:
+    """The first 16 hex digits of a SHA-256 (the full one is in results.json)."""
+    return f"{digest[:16]}…" if isinstance(digest, str) and len(digest) > 16 else digest
 
 
-def _text(x: Any) -> str:
-    """A free-form field as text; "" when absent."""
-    return "" if x is None or x == "" else fmt.value(x)
+def _model_file(entry: Any) -> str:
+    entry = _mapping(entry)
+    return f"{fmt.value(entry.get('file'))} · sha256 {_short_hash(entry.get('sha256'))}"
 
 
 def arm_rows(result: AuditResult) -> list[dict[str, str]]:
@@ -209,7 +186,7 @@ def attack_rows(result: AuditResult) -> list[dict[str, str]]:
                 "method": a.epsilon_lower_bound_method or fmt.NA,
                 "sizes": (f"{a.n_members} members / {a.n_nonmembers} non-members"
                           if a.n_members or a.n_nonmembers else ""),
-                "details": list(fmt.flatten(a.details)),
+                "details": detail_rows(a.details),
             })
     return rows
 
@@ -283,40 +260,17 @@ def _is_dp(arm: ArmResult) -> bool:
                               or (fmt.finite(p.noise_multiplier) and p.noise_multiplier > 0))
 
 
-def exposed_view(result: AuditResult) -> list[dict[str, Any]]:
-    """Per (arm, attack): the most exposed members with their ids, scores and extras."""
-    view = []
-    for arm in result.arms:
-        for a in arm.attacks:
-            entries = [_mapping(e) for e in (a.top_exposed or ())][:MAX_EXPOSED]
-            if not entries:
-                continue
-            extra = [k for e in entries for k in e if k not in ("id", "score")]
-            extra = list(dict.fromkeys(extra))
-            rows = [[str(i + 1), fmt.value(e.get("id")), _score(e.get("score"))]
-                    + [fmt.value(e.get(k)) for k in extra] for i, e in enumerate(entries)]
-            view.append({"arm": arm.name, "attack": a.name,
-                         "columns": ["rank", "id", "score", *extra], "rows": rows})
-    return view
-
-
 def _count(n: int) -> str | None:
     """A set size; None for 0, which older writers stored for "not recorded"."""
     return str(n) if n else None
 
 
-def _score(x: Any) -> str:
-    return f"{x:.4g}" if fmt.finite(x) else fmt.NA
 
 
 def _eps(x: float | None) -> str:
     return f"{x:.3g}" if fmt.finite(x) else fmt.NA
 
 
-def _num_or_text(x: Any) -> str:
-    if fmt.finite(x):
-        return f"{x:.4g}"
-    return fmt.value(x) if x is not None and not isinstance(x, float) else fmt.NA
 
 
 def _strongest(attacks: Sequence[AttackSummary], key) -> tuple[AttackSummary, float] | None:

@@ -18,14 +18,15 @@ from __future__ import annotations
 import html
 import logging
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from dpaudit.results import ArmResult, AttackSummary
+from dpaudit.results import AttackSummary
 
+from . import _theory
 from .evidence import EvidenceRow
 
-__all__ = ["Figure", "roc_figure", "score_histogram_figure", "epsilon_per_epoch_figure",
-           "per_class_auc_figure", "theory_vs_evidence_figure", "arm_color"]
+__all__ = ["Figure", "roc_figure", "score_histogram_figure", "per_class_auc_figure",
+           "per_class_intervals", "theory_vs_evidence_figure", "arm_color"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,9 @@ def arm_color(name: str, index: int = 0) -> str:
     return _ARM_COLORS.get(name, _PALETTE[index % len(_PALETTE)])
 
 
-def roc_figure(attack_name: str,
-               curves: Sequence[tuple[str, AttackSummary]]) -> Figure | None:
+def roc_figure(attack_name: str, curves: Sequence[tuple[str, AttackSummary]],
+               guarantees: Mapping[str, Mapping[str, Sequence[float]]] | None = None
+               ) -> Figure | None:
     """ROC curves of one attack against each arm, on log-log axes.
 
     The low-FPR corner is where a membership attack matters (Carlini et al., 2022,
@@ -56,9 +58,15 @@ def roc_figure(attack_name: str,
     so both axes are logarithmic; points with FPR or TPR of 0 cannot be drawn there and are
     dropped. The diagonal is a random guess.
 
+    For each arm in `guarantees` (the DP arms) the highest ROC its accountant's
+    (epsilon, delta) curve allows is drawn dashed in the arm's colour (`reports._theory`,
+    Kairouz et al. 2015); measured points whose TPR is above it with the attack's
+    confidence are marked with a red cross: the guarantee is contradicted there.
+
     Args:
       attack_name: shown in the title.
       curves: (arm name, that arm's summary of this attack) pairs.
+      guarantees: {arm name: {"delta": [...], "epsilon": [...]}} for arms with DP.
     """
     fig = _figure(f"ROC: {attack_name}", "false-positive rate (log)",
                   "true-positive rate (log)")
@@ -78,6 +86,10 @@ def roc_figure(attack_name: str,
             "hovertemplate": "FPR %{x:.3g}<br>TPR %{y:.3g}"})
     if not fig["data"]:
         return None
+    for i, (arm, attack) in enumerate(curves):
+        curve = (guarantees or {}).get(arm)
+        if curve:
+            fig["data"].extend(_ceiling_traces(arm, i, attack, curve, lowest))
     floor = math.log10(lowest) - 0.1
     fig["data"].append({"type": "scatter", "x": [lowest, 1.0], "y": [lowest, 1.0],
                         "mode": "lines", "name": "random guess", "hoverinfo": "skip",
@@ -89,10 +101,43 @@ def roc_figure(attack_name: str,
     return fig
 
 
+def _ceiling_traces(arm: str, index: int, attack: AttackSummary,
+                    curve: Mapping[str, Sequence[float]], lowest: float) -> list[dict]:
+    eps, deltas = _floats(curve.get("epsilon")), _floats(curve.get("delta"))
+    pairs = [(e, d) for e, d in zip(eps, deltas) if math.isfinite(e) and math.isfinite(d)]
+    if not pairs or len(eps) != len(deltas):
+        return []
+    grid = [10 ** (math.log10(lowest) + k * (0 - math.log10(lowest)) / 80) for k in range(81)]
+    ceiling = _theory.roc_ceiling(grid, *zip(*pairs)).tolist()
+    traces = [{"type": "scatter", "x": grid, "y": ceiling, "mode": "lines",
+               "name": f"{_text(arm)}: highest ROC its guarantee allows",
+               "line": {"color": arm_color(arm, index), "dash": "dash", "width": 1.5},
+               "hovertemplate": "guarantee allows TPR ≤ %{y:.3g} at FPR %{x:.3g}"}]
+    confidence = attack.confidence if math.isfinite(attack.confidence) else 0.95
+    bad = _theory.contradicting_points(
+        {"fpr": _floats((attack.roc or {}).get("fpr")),
+         "tpr": _floats((attack.roc or {}).get("tpr"))},
+        {"epsilon": [e for e, _ in pairs], "delta": [d for _, d in pairs]},
+        n_members=attack.n_members, n_nonmembers=attack.n_nonmembers, confidence=confidence)
+    if bad:
+        traces.append({"type": "scatter", "x": [f for f, _ in bad], "y": [t for _, t in bad],
+                       "mode": "markers", "name": f"{_text(arm)}: above the guarantee "
+                       f"({100 * confidence:.3g}% confidence): contradiction",
+                       "marker": {"symbol": "x", "size": 10, "color": _BUG_COLOR},
+                       "hovertemplate": "CONTRADICTION: FPR %{x:.3g}, TPR %{y:.3g}"})
+    return traces
+
+
 def score_histogram_figure(arm_name: str, attack: AttackSummary) -> Figure | None:
     """Member vs non-member distribution of one attack's scores on one arm.
 
-    Bars show the fraction of each group per bin, so groups of different sizes compare.
+    The x axis is the score's percentile among all examples (members and non-members
+    pooled), each bin as wide as its share of them: a memorising model puts nearly every
+    loss near 0, where a linear score axis shows one bar, while percentiles spread the
+    examples over the axis, so where members outrank non-members is visible. dpaudit
+    stores bins at the pooled quantiles (equal widths here); older linear bins are drawn
+    on the same axis. Bars show the fraction of each group per bin, so groups of
+    different sizes compare; hovering shows the bin's score range.
     """
     hist = attack.score_histogram or {}
     edges = _floats(hist.get("edges"))
@@ -103,83 +148,110 @@ def score_histogram_figure(arm_name: str, attack: AttackSummary) -> Figure | Non
             logger.warning("score_histogram of %s/%s has inconsistent lengths; not plotted",
                            arm_name, attack.name)
         return None
-    centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
-    widths = [b - a for a, b in zip(edges, edges[1:])]
-    fig = _figure(f"{arm_name}: {attack.name}", _score_axis(attack.name), "fraction of group")
+    pooled = [(m if math.isfinite(m) else 0.0) + (n if math.isfinite(n) else 0.0)
+              for m, n in zip(members, nonmembers)]
+    total = sum(pooled)
+    if total <= 0:
+        return None
+    starts, share = [], 0.0
+    for count in pooled:
+        starts.append(100 * share)
+        share += count / total
+    widths = [100 * c / total for c in pooled]
+    keep = [i for i, w in enumerate(widths) if w > 0]
+    ranges = [f"{edges[i]:.3g} to {edges[i + 1]:.3g}" for i in keep]
+    fig = _figure(f"{arm_name}: {attack.name}",
+                  "score percentile, all examples (higher: more likely a member)",
+                  "fraction of group")
     for label, counts, color in (("members", members, _MEMBER_COLOR),
                                  ("non-members", nonmembers, _NONMEMBER_COLOR)):
-        total = sum(c for c in counts if math.isfinite(c))
-        fractions = [c / total if total > 0 and math.isfinite(c) else None for c in counts]
-        fig["data"].append({"type": "bar", "x": centers, "y": fractions, "width": widths,
-                            "name": label, "opacity": 0.65,
+        group = sum(c for c in counts if math.isfinite(c))
+        fractions = [counts[i] / group if group > 0 and math.isfinite(counts[i]) else None
+                     for i in keep]
+        fig["data"].append({"type": "bar", "x": [starts[i] + widths[i] / 2 for i in keep],
+                            "y": fractions, "width": [widths[i] for i in keep],
+                            "customdata": ranges, "name": label, "opacity": 0.65,
                             "marker": {"color": color, "line": {"width": 0}},
-                            "hovertemplate": "score %{x:.3g}: %{y:.1%}"})
+                            "hovertemplate": "scores %{customdata}: %{y:.1%}"})
     fig["layout"].update(barmode="overlay", bargap=0)
-    return fig
-
-
-def epsilon_per_epoch_figure(arms: Sequence[ArmResult]) -> Figure | None:
-    """Theoretical (RDP) epsilon after each epoch for every DP arm.
-
-    A dotted line marks the arm's strongest empirical lower bound on the final model, so
-    the reader sees how much of the spent budget the attacks can demonstrate.
-    """
-    fig = _figure("Privacy budget spent per epoch", "epoch", "theoretical epsilon")
-    for i, arm in enumerate(arms):
-        if arm.privacy is None:
-            continue
-        eps = [_none_if_nan(e) for e in _floats(arm.privacy.epsilon_per_epoch)]
-        if not any(e is not None for e in eps):
-            continue
-        color = arm_color(arm.name, i)
-        fig["data"].append({
-            "type": "scatter", "x": list(range(1, len(eps) + 1)), "y": eps,
-            "mode": "lines+markers", "name": f"{_text(arm.name)}: epsilon (RDP)",
-            "line": {"color": color, "width": 2},
-            "hovertemplate": "epoch %{x}: epsilon %{y:.3g}"})
-        bounds = [a.epsilon_lower_bound for a in arm.attacks
-                  if math.isfinite(a.epsilon_lower_bound)]
-        if bounds and max(bounds) > 0:
-            fig["data"].append({
-                "type": "scatter", "x": [1, len(eps)], "y": [max(bounds)] * 2,
-                "mode": "lines", "name": f"{_text(arm.name)}: strongest empirical lower bound",
-                "line": {"color": color, "dash": "dot", "width": 1.5},
-                "hovertemplate": "lower bound %{y:.3g}"})
-    if not fig["data"]:
-        return None
-    fig["layout"]["xaxis"]["rangemode"] = "tozero"
-    if len(fig["data"][0]["x"]) <= 20:
-        fig["layout"]["xaxis"]["dtick"] = 1
-    fig["layout"]["yaxis"]["rangemode"] = "tozero"
+    fig["layout"]["xaxis"].update(range=[0, 100], ticksuffix="%")
     return fig
 
 
 def per_class_auc_figure(attack_name: str,
                          curves: Sequence[tuple[str, AttackSummary]]) -> Figure | None:
-    """Attack AUC on each class's examples, bars drawn from the 0.5 of a random guess."""
-    fig = _figure(f"Per-class AUC: {attack_name}", "class", "attack AUC")
+    """Attack AUC on each class's examples with its 95% interval, from the 0.5 of a guess.
+
+    A class holds only a few members, so its AUC is noisy: each bar carries the
+    Hanley-McNeil interval (`per_class_intervals`), and classes whose interval spans 0.5
+    are left out (they show no leakage distinguishable from chance); the title says how
+    many. Without the class sizes (older results) no interval can be given and nothing is
+    drawn.
+    """
+    fig = _figure(f"Per-class AUC: {attack_name}", "class", "attack AUC (95% interval)")
     classes: list[str] = []
-    for _, attack in curves:
-        classes += [c for c in (attack.per_class_auc or {}) if c not in classes]
+    shown: dict[str, dict[str, tuple[float, float, float]]] = {}
+    hidden = total = 0
+    for arm, attack in curves:
+        rows = per_class_intervals(attack)
+        total += len(attack.per_class_auc or {})
+        kept = {c: v for c, v in rows.items() if not (v[1] <= 0.5 <= v[2])}
+        hidden += len(attack.per_class_auc or {}) - len(kept)
+        shown[arm] = kept
+        classes += [c for c in kept if c not in classes]
     classes.sort(key=_class_order)
-    for i, (arm, attack) in enumerate(curves):
-        aucs = attack.per_class_auc or {}
-        if not aucs:
+    for i, (arm, _) in enumerate(curves):
+        kept = shown.get(arm) or {}
+        if not kept:
             continue
-        values = [aucs.get(c, math.nan) for c in classes]
+        values = [kept.get(c, (math.nan,) * 3) for c in classes]
         fig["data"].append({
             "type": "bar", "x": [_text(c) for c in classes],
-            "y": [_none_if_nan(v - 0.5) for v in values], "base": 0.5,
-            "customdata": [_none_if_nan(v) for v in values], "name": _text(arm),
+            "y": [_none_if_nan(v[0] - 0.5) for v in values], "base": 0.5,
+            "error_y": {"type": "data", "symmetric": False,
+                        "array": [_none_if_nan(v[2] - v[0]) for v in values],
+                        "arrayminus": [_none_if_nan(v[0] - v[1]) for v in values],
+                        "color": "#374151", "thickness": 1.2, "width": 4},
+            "customdata": [[_none_if_nan(x) for x in v] for v in values], "name": _text(arm),
             "marker": {"color": arm_color(arm, i)},
-            "hovertemplate": "class %{x}: AUC %{customdata:.3f}"})
+            "hovertemplate": "class %{x}: AUC %{customdata[0]:.3f} "
+                             "[%{customdata[1]:.3f}, %{customdata[2]:.3f}]"})
     if not fig["data"]:
         return None
+    if hidden:
+        # Said under the axis: a longer title is clipped in a half-width plot.
+        fig["layout"]["xaxis"]["title"]["text"] = (f"class ({hidden} of {total} class "
+                                                   "results hidden: interval spans 0.5)")
     fig["layout"]["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1,
                                 "yref": "y", "y0": 0.5, "y1": 0.5, "line": dict(_GUIDE)}]
     fig["layout"]["xaxis"]["type"] = "category"
     fig["layout"]["barmode"] = "group"
     return fig
+
+
+def per_class_intervals(attack: AttackSummary, z: float = 1.959964
+                        ) -> dict[str, tuple[float, float, float]]:
+    """{class: (auc, low, high)} with the Hanley-McNeil normal interval at level z.
+
+    Hanley & McNeil, "The meaning and use of the area under a ROC curve", Radiology 1982:
+    Var(AUC) = (A(1-A) + (m-1)(Q1-A^2) + (n-1)(Q2-A^2)) / (m n), Q1 = A/(2-A),
+    Q2 = 2A^2/(1+A), for m members and n non-members. Classes without recorded sizes,
+    with an empty group or a NaN AUC are left out.
+    """
+    out = {}
+    counts = attack.per_class_counts or {}
+    for label, auc in (attack.per_class_auc or {}).items():
+        sizes = counts.get(label)
+        if not sizes or len(sizes) != 2 or not math.isfinite(auc):
+            continue
+        m, n = int(sizes[0]), int(sizes[1])
+        if m < 1 or n < 1:
+            continue
+        q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+        var = (auc * (1 - auc) + (m - 1) * (q1 - auc ** 2) + (n - 1) * (q2 - auc ** 2)) / (m * n)
+        half = z * math.sqrt(max(var, 0.0))
+        out[str(label)] = (auc, max(0.0, auc - half), min(1.0, auc + half))
+    return out
 
 
 def theory_vs_evidence_figure(rows: Sequence[EvidenceRow]) -> Figure | None:
@@ -249,12 +321,6 @@ def _figure(title: str, xtitle: str, ytitle: str) -> Figure:
 
 def _text(value: Any) -> str:
     return html.escape(str(value), quote=False)
-
-
-def _score_axis(attack_name: str) -> str:
-    if "loss" in attack_name:
-        return "score = -loss (higher: more likely a member)"
-    return "attack score (higher: more likely a member)"
 
 
 def _floats(values: Any) -> list[float]:

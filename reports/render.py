@@ -22,7 +22,7 @@ from dpaudit.errors import InputError
 from dpaudit.files import atomic_write_text
 from dpaudit.results import AuditResult
 
-from . import _context, _embed, figures
+from . import _context, _embed, _views, figures, figures_training
 from . import _format as fmt
 from .evidence import compare_arm
 
@@ -54,6 +54,9 @@ def render_html(result: AuditResult, *, generated_at: _dt.datetime | None = None
     def by_attack(name: str):
         return [(arm.name, a) for arm in result.arms for a in arm.attacks if a.name == name]
 
+    guarantees = {arm.name: arm.privacy.epsilon_delta_curve for arm in result.arms
+                  if arm.epsilon is not None and arm.privacy.epsilon_delta_curve}
+
     context: dict[str, Any] = {
         "dpaudit_version": __version__,
         "css": _embed.stylesheet(),
@@ -61,26 +64,31 @@ def render_html(result: AuditResult, *, generated_at: _dt.datetime | None = None
         "init_js": Markup(_embed.INIT_JS),
         "csp": _embed.content_security_policy(),
         "headline": _context.headline(result, evidence),
-        "verdict": _context.verdict_view(result.verdict),
+        "verdict": _views.verdict_view(result.verdict),
         "generated": _context.format_date(generated_at),
         "summary": _context.run_summary(result, generated_at=generated_at),
         "arms": _context.arm_rows(result),
         "attacks": _context.attack_rows(result),
         "evidence": _context.evidence_view(result),
         "accounting": _context.accounting_view(result),
-        "exposed": _context.exposed_view(result),
+        "exposed": _views.exposed_view(result),
         "config": list(fmt.flatten(result.config)),
         "environment": list(fmt.flatten(result.environment)),
         "data": list(fmt.flatten(result.data)),
+        "provenance": list(fmt.flatten(result.provenance)),
         "timings": [(k, f"{v:.1f} s" if fmt.finite(v) else fmt.value(v))
                     for k, v in (result.timings or {}).items()],
         "schema_version": result.schema_version,
         "theory_plot": plots.add(figures.theory_vs_evidence_figure(evidence)),
-        "roc_plots": plots.add_all(figures.roc_figure(n, by_attack(n)) for n in attack_names),
+        "roc_plots": plots.add_all(figures.roc_figure(n, by_attack(n), guarantees)
+                                   for n in attack_names),
+        "has_guarantee_curve": bool(guarantees),
         "histogram_plots": plots.add_all(
             figures.score_histogram_figure(arm.name, a)
             for arm in result.arms for a in arm.attacks),
-        "epsilon_plot": plots.add(figures.epsilon_per_epoch_figure(result.arms)),
+        "epsilon_plot": plots.add(figures_training.epsilon_per_epoch_figure(result.arms)),
+        "leakage_plot": plots.add(figures_training.leakage_per_epoch_figure(result.arms)),
+        "leakage_rows": _views.leakage_rows(result),
         "per_class_plots": plots.add_all(
             figures.per_class_auc_figure(n, by_attack(n)) for n in attack_names),
     }

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dpaudit.audit import outputs as output
+from dpaudit.audit import provenance
 from dpaudit.audit.attacking import attack_outputs
 from dpaudit.config import (AttacksConfig, AuditConfig, DataConfig, ModelConfig, OutputConfig,
                             TrainingConfig)
@@ -222,6 +223,7 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
       InputError: missing or invalid files, shape or class mismatch, bad names.
     """
     started = time.perf_counter()
+    started_at = provenance.now_utc()
     if shadow_model is not None and trainer is not None:
         raise InputError("give --shadow-model or --trainer, not both")
     if members == nonmembers:
@@ -336,7 +338,12 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
         result = result.with_verdict(evaluate_gate(result, policy).to_dict())
     import dataclasses
 
-    result = dataclasses.replace(result, timings={"total": time.perf_counter() - started})
+    audited = {"started_at": started_at, "finished_at": provenance.now_utc(),
+               "data_sha256": provenance.arrays_sha256([("members", m.x, m.y),
+                                                        ("nonmembers", n.x, n.y)]),
+               "models": {"model": provenance.model_entry(model_path)}}
+    result = dataclasses.replace(result, timings={"total": time.perf_counter() - started},
+                                 provenance=audited)
     out.mkdir(parents=True, exist_ok=True)
     output.write_outputs(result, [("model", *row) for row in rows], out, report=True)
     return result

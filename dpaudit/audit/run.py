@@ -33,7 +33,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from dpaudit.audit import outputs as output
+from dpaudit.audit import provenance as prov
 from dpaudit.audit.attacking import attack_outputs
+from dpaudit.audit.checkpoints import checkpoint_epochs, leakage_callback, leakage_from_history
 from dpaudit.audit.inputs import load_audit_data, resolve_noise
 from dpaudit.config import AuditConfig
 from dpaudit.data import AuditData
@@ -67,6 +69,7 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
       InputError: bad data, model, trainer or policy; nothing half-written is left.
     """
     started = time.perf_counter()
+    started_at = prov.now_utc()
     progress = progress or NullProgress()
     out = Path(out_dir if out_dir is not None else config.output.dir)
     config = dataclasses.replace(config, output=dataclasses.replace(config.output, dir=str(out)))
@@ -98,8 +101,15 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
         score_rows.extend(rows)
         timings[recipe.arm] = time.perf_counter() - tick
 
+    provenance = {"started_at": started_at, "finished_at": prov.now_utc(),
+                  "data_sha256": prov.arrays_sha256(
+                      (p, getattr(data, p).x, getattr(data, p).y)
+                      for p in ("members", "nonmembers", "shadow", "test")),
+                  "models": {a.name: prov.model_entry(out / "models" / f"{a.name}-target.keras",
+                                                      out) for a in arms}}
     result = AuditResult(config=config.to_dict(), environment=output.environment(config.seed),
-                         data=data.summary(), arms=tuple(arms), timings=timings)
+                         data=data.summary(), arms=tuple(arms), timings=timings,
+                         provenance=provenance)
     output.warn_contradictions(result)
     if policy is not None:
         result = result.with_verdict(evaluate_gate(result, policy).to_dict())
@@ -129,7 +139,10 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str
     arm = recipe.arm
     members, nonmembers = data.members, data.nonmembers
     target = recipe.train(f"{arm}-target", f"{arm} target", members.x, members.y,
-                          seed=derive_seed(config.seed, "target"))
+                          seed=derive_seed(config.seed, "target"), callbacks=(
+                              leakage_callback(members, nonmembers, epochs=config.training.epochs,
+                                               delta=config.dp.delta),))
+    leakage, target_history = leakage_from_history(target.history)
     model = target.model
     probs_members = predict_proba(model, members.x)
     probs_nonmembers = predict_proba(model, nonmembers.x)
@@ -157,10 +170,9 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str
                 config.attacks.shadow_per_class),
         top_k=config.attacks.top_exposed)
     summaries, rows = outputs
-    privacy = _privacy(recipe, target.history, len(members), noise_note)
-    history = {k: v for k, v in target.history.items()}
+    privacy = _privacy(recipe, target_history, len(members), noise_note)
     result = ArmResult(name=arm, utility=utility, privacy=privacy, attacks=tuple(summaries),
-                       history=history)
+                       history=target_history, leakage_per_epoch=leakage)
     return result, [(arm, *row) for row in rows]
 
 
@@ -190,8 +202,11 @@ def _privacy(recipe: Recipe, history: Mapping[str, Any], dataset_size: int,
               "noise_multiplier": recipe.noise_multiplier, "delta": d.delta,
               "sampling": d.sampling, "num_microbatches": d.num_microbatches}
     statement = accounting.dp_sgd_privacy(steps=steps, **common)
-    per_epoch = [accounting.compute_epsilon(steps=s, accountant="rdp", **common)
-                 for s in steps_run] if recipe.noise_multiplier > 0 else []
+    from dpaudit.accounting.tradeoff import headline_series  # one epsilon: the headline's
+
+    per_epoch, per_epoch_accountant, curve = headline_series(
+        epsilon_rdp=statement.epsilon_rdp, epsilon_pld=statement.epsilon_pld,
+        steps_per_epoch=steps_run, epochs=checkpoint_epochs(len(steps_run)), **common)
     if recipe.trainer is not None:
         notes.append(f"DP settings as claimed in the config for trainer "
                      f"{config.model.trainer!r}; dpaudit cannot check the trainer uses them")
@@ -210,4 +225,6 @@ def _privacy(recipe: Recipe, history: Mapping[str, Any], dataset_size: int,
                        sampling=d.sampling, steps=steps, epochs=float(t.epochs),
                        dataset_size=dataset_size, delta=d.delta,
                        epsilon_rdp=statement.epsilon_rdp, epsilon_pld=statement.epsilon_pld,
-                       accounting_note=note, epsilon_per_epoch=tuple(per_epoch))
+                       accounting_note=note, epsilon_per_epoch=tuple(per_epoch),
+                       epsilon_per_epoch_accountant=per_epoch_accountant,
+                       epsilon_delta_curve=curve)

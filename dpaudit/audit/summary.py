@@ -81,15 +81,21 @@ def summarize_attack(result: Any, *, ids: np.ndarray | None = None,
         raise ValueError(f"ids has shape {ids.shape}, scores {scores.shape}")
     m = result.metrics
     per_class: dict[str, float] = {}
+    per_class_counts: dict[str, list[int]] = {}
     if labels is not None:
         per_class = {str(k): _finite_or_nan(v) for k, v in
                      attack_metrics.per_class_auc(scores, is_member, np.asarray(labels)).items()}
+        # The report needs each class's sizes to put an interval on its AUC.
+        for label in np.unique(np.asarray(labels)):
+            in_class = np.asarray(labels) == label
+            per_class_counts[str(label.item() if hasattr(label, "item") else label)] = [
+                int((in_class & is_member).sum()), int((in_class & ~is_member).sum())]
     member_idx = np.flatnonzero(is_member)
     # Stable sort so ties keep id order: the list is reproducible.
     order = member_idx[np.argsort(-scores[member_idx], kind="stable")][:top_k]
     top = [{"id": int(ids[i]), "score": float(scores[i]),
             **({"label": int(labels[i])} if labels is not None else {})} for i in order]
-    histogram = attack_metrics.score_histogram(scores, is_member, bins=30)
+    histogram = _quantile_histogram(scores, is_member, bins=30)
     extra = dict(getattr(result, "details", None) or {})
     extra.update(details or {})
     return AttackSummary(
@@ -106,12 +112,33 @@ def summarize_attack(result: Any, *, ids: np.ndarray | None = None,
         delta=float(m.delta),
         epsilon_lower_bound_method=str(getattr(m, "epsilon_lower_bound_method", "")),
         per_class_auc=per_class,
+        per_class_counts=per_class_counts,
         top_exposed=tuple(top),
         score_histogram={k: [float(x) for x in np.asarray(v).ravel()]
                          for k, v in histogram.items()},
         details={**({"epsilon_gdp": float(m.epsilon_gdp)}
                     if getattr(m, "epsilon_gdp", None) is not None else {}), **extra},
     )
+
+
+def _quantile_histogram(scores: np.ndarray, is_member: np.ndarray,
+                        bins: int) -> dict[str, list[float]]:
+    """Counts over bins holding equal shares of the pooled scores (fewer where scores tie).
+
+    Equal-width bins put almost every example of a memorising model in one bin (loss
+    near 0), so members and non-members cannot be told apart on the page; bins at the
+    pooled quantiles spread them over the whole axis. Infinite scores join the end bins.
+    """
+    finite = scores[np.isfinite(scores)]
+    if finite.size == 0:
+        finite = np.zeros(1)
+    edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)))
+    if edges.size < 2:
+        edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+    clipped = np.clip(scores, edges[0], edges[-1])
+    return {"edges": edges.tolist(),
+            "members": np.histogram(clipped[is_member], bins=edges)[0].tolist(),
+            "nonmembers": np.histogram(clipped[~is_member], bins=edges)[0].tolist()}
 
 
 def _finite_or_nan(value: Any) -> float:

@@ -46,10 +46,13 @@ def _parse_tpr_limits(ctx: click.Context, param: click.Parameter,
                    "theoretical one. The output says it was off.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdict as JUnit XML, one test case per rule.")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also append the verdict, each rule and the headline figures as Markdown "
+                   "to this file, e.g. \"$GITHUB_STEP_SUMMARY\".")
 def gate(results: Path, policy_path: Path | None, max_auc: float | None,
          max_tpr_at_fpr: dict[str, float], max_empirical_epsilon: float | None,
          max_epsilon: float | None, min_test_accuracy: float | None, arms: tuple[str, ...],
-         allow_contradiction: bool, junit: Path | None) -> None:
+         allow_contradiction: bool, junit: Path | None, summary: Path | None) -> None:
     """Check RESULTS (a results.json) against a privacy policy.
 
     Prints each rule with what was measured, the limit and PASS/FAIL. Options override
@@ -89,5 +92,10 @@ def gate(results: Path, policy_path: Path | None, max_auc: float | None,
     if junit is not None:
         write_junit(verdict, junit)
         click.echo(f"JUnit XML written to {junit}")
+    if summary is not None:
+        from dpaudit.gate.summary import append_summary, markdown_summary
+
+        append_summary(summary, markdown_summary(verdict, result))
+        click.echo(f"Markdown summary appended to {summary}")
     if not verdict.passed:
         raise GateFailed()

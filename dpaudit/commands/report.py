@@ -1,4 +1,4 @@
-"""`dpaudit report RESULTS.json [-o report.html]`: the self-contained HTML audit report."""
+"""`dpaudit report RESULTS.json... [-o FILE]`: the HTML audit report, or several compared."""
 
 from __future__ import annotations
 
@@ -12,34 +12,51 @@ __all__ = ["report"]
 
 
 @click.command("report")
-@click.argument("results", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("results", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the report [default: report.html beside RESULTS].")
+              help="Where to write the page [default: report.html beside RESULTS; for several "
+                   "RESULTS, comparison.html in the current directory].")
 @click.option("--force", is_flag=True,
               help="Replace --output even if it is a file that is not a dpaudit report.")
-def report(results: Path, output: Path | None, force: bool) -> None:
+def report(results: tuple[Path, ...], output: Path | None, force: bool) -> None:
     """Write the HTML audit report for RESULTS (a results.json from an audit).
+
+    Given several results files (model versions, noise settings), write one page that
+    compares them instead: test accuracy against epsilon with the empirical lower bound
+    as an interval, and each attack's TPR at 1% FPR per run.
 
     The page is self-contained: it embeds plotly.js, opens offline from file://
     and makes no network request.
 
     \b
-    Example:
+    Examples:
       dpaudit report runs/demo/results.json -o audit.html
+      dpaudit report runs/sigma1/results.json runs/sigma2/results.json -o compare.html
     """
     # Imported here so that `dpaudit --help` stays fast.
-    from dpaudit.reports import write_report
     from dpaudit.results import load_results
 
-    output = output if output is not None else results.with_name("report.html")
-    if output.resolve() == results.resolve():
-        raise InputError(f"--output {output}: would overwrite the results file; "
+    default = (results[0].with_name("report.html") if len(results) == 1
+               else Path("comparison.html"))
+    output = output if output is not None else default
+    if any(output.resolve() == r.resolve() for r in results):
+        raise InputError(f"--output {output}: would overwrite a results file; "
                          "choose another file name")
-    result = load_results(results)
     if output.is_file() and not force and not _is_dpaudit_report(output):
         raise InputError(f"--output {output}: exists and is not a dpaudit report; choose "
                          "another file name, or pass --force to replace it")
-    path = write_report(result, output)
+    if len(results) == 1:
+        from dpaudit.reports import write_report
+
+        path = write_report(load_results(results[0]), output)
+    else:
+        from dpaudit.reports.compare import run_label, write_comparison
+
+        runs: list = []
+        for r in results:
+            runs.append((run_label(r, [label for label, _ in runs]), load_results(r)))
+        path = write_comparison(runs, output)
     click.echo(f"wrote {path}")
 
 

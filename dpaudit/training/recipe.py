@@ -60,8 +60,11 @@ class Recipe:
         return h.hexdigest()[:32]
 
     def train(self, name: str, label: str, x: np.ndarray, y: np.ndarray, *,
-              seed: int) -> Trained:
-        """Trains (or reloads) the model `name` on (x, y) with initial weights from `seed`."""
+              seed: int, callbacks: tuple = ()) -> Trained:
+        """Trains (or reloads) the model `name` on (x, y) with initial weights from `seed`.
+
+        `callbacks` (Keras) run during built-in training only, not for a user trainer.
+        """
         key = self.key(x, y, seed)
         cached = self.cache.get(name, key)
         if cached is not None:
@@ -78,7 +81,7 @@ class Recipe:
                 trained = self._train_user(x, y, seed)
                 advance(1)
             else:
-                trained = self._train_builtin(x, y, seed, advance)
+                trained = self._train_builtin(x, y, seed, advance, callbacks)
         self.cache.put(name, key, trained)
         return trained
 
@@ -97,7 +100,7 @@ class Recipe:
         return model
 
     def _train_builtin(self, x: np.ndarray, y: np.ndarray, seed: int,
-                       advance: Callable[[int], None]) -> Trained:
+                       advance: Callable[[int], None], callbacks: tuple = ()) -> Trained:
         import keras
 
         from dpaudit import dp
@@ -125,7 +128,7 @@ class Recipe:
         history = dp.fit_private(to_fit, x, y, batch_size=t.batch_size, epochs=t.epochs,
                                  sampling=self.config.dp.sampling,
                                  seed=derive_seed(seed, "sampling"),
-                                 callbacks=[_Advance()], verbose=0)
+                                 callbacks=[*callbacks, _Advance()], verbose=0)
         # An uncompiled copy with the trained weights: what is saved and predicted with
         # is the same in a fresh and in a resumed run, and carries no optimizer state.
         trained = self.build(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def test_audits_a_saved_model(saved, tmp_path, name):
     with open(out / "scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 80 and {r["arm"] for r in rows} == {"model"}
+    # What exactly was audited: the model file's bytes, and when.
+    entry = loaded.provenance["models"]["model"]
+    assert entry["sha256"] == hashlib.sha256((saved / name).read_bytes()).hexdigest()
+    assert len(loaded.provenance["data_sha256"]) == 64 and loaded.provenance["started_at"]
 
 
 def test_keras_and_h5_give_the_same_scores(saved, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -42,6 +43,10 @@ class Recorder(Progress):
 def _without_timings(path: Path) -> dict:
     raw = json.loads(path.read_text())
     raw.pop("timings")
+    for when in ("started_at", "finished_at"):  # when the run happened differs, by design
+        raw["provenance"].pop(when)
+    for entry in raw["provenance"]["models"].values():
+        entry.pop("sha256")  # a .keras file records when it was saved
     raw["config"]["output"].pop("dir")  # the one setting allowed to differ between runs
     return raw
 
@@ -96,8 +101,12 @@ def test_dp_arm_prices_the_steps_that_ran(first_run):
                                          delta=1e-5, steps=p.steps)
     assert p.epsilon_rdp == pytest.approx(expected.epsilon_rdp)
     assert p.epsilon_pld == pytest.approx(expected.epsilon_pld)
-    assert len(p.epsilon_per_epoch) == 2 and p.epsilon_per_epoch[-1] == pytest.approx(
-        expected.epsilon_rdp)
+    # One epsilon everywhere: the per-epoch series ends at the headline, named.
+    assert len(p.epsilon_per_epoch) == 2 and p.epsilon_per_epoch[-1] == p.epsilon
+    assert p.epsilon_per_epoch_accountant == ("pld" if p.epsilon == p.epsilon_pld else "rdp")
+    curve = p.epsilon_delta_curve
+    assert len(curve["delta"]) == len(curve["epsilon"]) > 10
+    assert all(a >= b for a, b in zip(curve["epsilon"], curve["epsilon"][1:]))
     assert p.sampling == "poisson" and "oisson" in p.accounting_note
     assert base.epsilon is None and base.privacy.noise_multiplier == 0.0
 
@@ -214,3 +223,22 @@ def test_policy_verdict_is_stored(tmp_path):
                        policy=Policy.from_options(max_auc=0.0))
     assert result.verdict is not None and result.verdict["passed"] is False
     assert load_results(tmp_path / "results.json").verdict["passed"] is False
+
+
+def test_records_leakage_per_epoch_and_provenance(first_run):
+    out, result, _ = first_run
+    for arm in result.arms:
+        leak = arm.leakage_per_epoch
+        assert leak["attack"] == "loss_threshold" and leak["epoch"] == [1, 2]
+        assert not any(k.startswith("leakage_") for k in arm.history)
+        # At the last epoch the callback saw the final model: the same AUC as the attack.
+        final = next(a for a in arm.attacks if a.name == "loss_threshold")
+        assert leak["auc"][-1] == pytest.approx(final.auc, abs=1e-6)
+    # Other tests re-run in `out`: compare the files with the results written beside them.
+    prov = load_results(out / "results.json").provenance
+    assert prov["started_at"] <= prov["finished_at"]
+    assert len(prov["data_sha256"]) == 64
+    for arm in ("baseline", "dp"):
+        entry = prov["models"][arm]
+        assert entry["file"] == f"models/{arm}-target.keras"
+        assert entry["sha256"] == hashlib.sha256((out / entry["file"]).read_bytes()).hexdigest()

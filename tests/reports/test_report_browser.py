@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 
 from dpaudit.reports import write_report
+from dpaudit.results import load_results
+
+DATA = Path(__file__).parent / "data"
 
 pytestmark = pytest.mark.browser
 
+# Set by CI to keep the screenshot as a test artifact; otherwise the test's tmp_path.
+ARTIFACTS = os.environ.get("DPAUDIT_TEST_ARTIFACTS")
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 _ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -68,10 +73,109 @@ def test_report_renders_offline_in_chromium(result, tmp_path):
         finally:
             browser.close()
     where = f"(screenshot: {shot})"
-    assert n_plots == 10, where
+    assert n_plots == 11, where
     assert drawn == n_plots and rendered >= n_plots, where
     assert console == [], where  # no errors, warnings or CSP violations
     assert requests == [url], where
     assert dialogs == [], where
     assert HOSTILE in summary, where  # shown as text, not executed
     assert shot.stat().st_size > 50_000, where
+
+
+def test_default_run_report_fits_a_1400px_window_and_draws_theory_and_training(
+        tmp_path, record_property):
+    """The report of `dpaudit train-and-attack` with default settings (its results.json is
+    tests/reports/data/default_run_results.json), read in a 1400 px wide window. The
+    full-page screenshot is kept as a test artifact: its path is printed and recorded in
+    the JUnit XML (property "screenshot")."""
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    result = load_results(DATA / "default_run_results.json")
+    report = write_report(result, tmp_path / "report.html")
+    out = Path(ARTIFACTS) if ARTIFACTS else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    shot = out / "default-run-report.png"
+    console = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.goto(report.resolve().as_uri(), wait_until="load")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-plot]')]"
+                ".every(d => d.querySelector('.main-svg'))", timeout=15_000)
+            # Every table fits its box: nothing clipped or scrolled sideways at 1400 px.
+            overflow = page.evaluate(
+                "() => [...document.querySelectorAll('.table-scroll')]"
+                ".filter(d => d.scrollWidth > d.clientWidth + 1)"
+                ".map(d => d.closest('section').id + ': ' + d.scrollWidth + ' > ' + d.clientWidth)")
+            page_width = page.evaluate("() => document.documentElement.scrollWidth")
+            legends = page.evaluate(
+                "() => [...document.querySelectorAll('.legendtext')].map(t => t.textContent)")
+            titles = page.evaluate(
+                "() => [...document.querySelectorAll('.gtitle')].map(t => t.textContent)")
+            headline = page.inner_text("#headline")
+            details = page.evaluate("() => document.querySelector('#attacks').textContent")
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"\nscreenshot of the default run's report: {shot}")
+    record_property("screenshot", str(shot))
+    where = f"(screenshot: {shot})"
+    assert overflow == [] and page_width <= 1400, (overflow, page_width, where)
+    assert console == [], where
+    # One epsilon everywhere, named: the headline's and the chart's.
+    assert "epsilon 8.4 (PLD) at delta 1e-5" in headline, where
+    assert "Accuracy cost of DP: test accuracy 88.0% (baseline) -> 66.7% (dp)" in headline
+    assert any("PLD accountant" in t for t in titles), (titles, where)
+    assert any(t.startswith("Leakage over training") for t in titles), where
+    assert "dp: highest ROC its guarantee allows" in legends, where
+    assert not any("contradiction" in t for t in legends), where  # a correct DP run
+    # Human labels; an estimate is called one.
+    assert "epsilon_gdp" not in details and "(estimate, not a bound)" in details, where
+    assert shot.stat().st_size > 100_000, where
+
+
+def test_comparison_page_draws_offline_and_fits_1400px(result_factory, tmp_path):
+    """`dpaudit report a b`: both figures drawn, no console message, no request, the runs
+    table inside a 1400 px window; screenshot beside the default run's."""
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    from dpaudit.reports.compare import write_comparison
+
+    runs = [("v1", result_factory(seed=0)), ("v2", result_factory(seed=1)),
+            ("default", load_results(DATA / "default_run_results.json"))]
+    page_path = write_comparison(runs, tmp_path / "comparison.html")
+    url = page_path.resolve().as_uri()
+    out = Path(ARTIFACTS) if ARTIFACTS else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
+    shot = out / "comparison.png"
+    console, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(url, wait_until="load")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-plot]')]"
+                ".every(d => d.querySelector('.main-svg'))", timeout=15_000)
+            drawn = page.locator("[data-plot] .plot-container").count()
+            overflow = page.evaluate(
+                "() => [...document.querySelectorAll('.table-scroll')]"
+                ".filter(d => d.scrollWidth > d.clientWidth + 1).length")
+            error_bars = page.locator("[data-plot] g.errorbar").count()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"\nscreenshot of a comparison page: {shot}")
+    where = f"(screenshot: {shot})"
+    assert drawn == 2 and console == [] and requests == [url], where
+    assert overflow == 0, where
+    assert error_bars >= 3, where  # each DP arm's interval from lower bound to theory

@@ -71,7 +71,7 @@ def test_refuses_to_overwrite_the_results_file(results_file):
     before = results_file.read_text()
     out = _run(results_file, "-o", results_file)
     assert out.exit_code == 2
-    assert "would overwrite the results file" in out.output
+    assert "would overwrite a results file" in out.output
     assert results_file.read_text() == before
 
 

@@ -18,10 +18,11 @@ import dpaudit.reports.render
 from dpaudit.errors import InputError
 from dpaudit.results import AuditResult, load_results
 from dpaudit.reports import render_html, write_report
-from dpaudit.reports._embed import figure_json
+from dpaudit.reports._embed import figure_json, plotly_js
 
 DATA = Path(__file__).parent / "data"
-BUNDLE = get_plotlyjs()
+BUNDLE = str(plotly_js())  # the vendored basic bundle (reports/vendor)
+FULL_BUNDLE = get_plotlyjs()
 NOON = datetime.datetime(2025, 1, 2, 12, 0, tzinfo=datetime.timezone.utc)
 HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
 
@@ -66,7 +67,7 @@ def page_html(result_factory) -> str:
 
 
 def _parse(text: str) -> _Page:
-    return _Page(text.replace(BUNDLE, ""))  # the bundle is 4.8 MB of no interest here
+    return _Page(text.replace(BUNDLE, ""))  # the bundle is 1.2 MB of no interest here
 
 
 def _visible(text: str) -> str:
@@ -77,7 +78,8 @@ def _visible(text: str) -> str:
 
 def test_plotly_js_is_embedded_exactly_once(page_html):
     assert page_html.count(BUNDLE) == 1
-    assert page_html.count(BUNDLE[:300]) == 1  # and no second copy of another version
+    assert page_html.count("* plotly.js") == 1  # and no second copy of another bundle
+    assert FULL_BUNDLE not in page_html
     page = _parse(page_html)
     assert len(page.executable()) == 2  # the (stripped) bundle and the drawing script
 
@@ -111,8 +113,9 @@ def test_content_security_policy_allows_only_the_page_scripts(page_html):
 def test_every_figure_has_a_target_and_valid_json(page_html):
     page = _parse(page_html)
     figures = page.figures()
-    # theory vs evidence, 2 ROC, 4 histograms (2 arms x 2 attacks), budget, 2 per-class
-    assert len(figures) == 10
+    # theory vs evidence, 2 ROC, 4 histograms (2 arms x 2 attacks), budget, leakage over
+    # training, 2 per-class
+    assert len(figures) == 11
     targets = {a["id"] for t, a in page.tags if t == "div" and "data-plot" in a}
     assert targets == set(figures)
     assert all(fig["data"] and "layout" in fig for fig in figures.values())
@@ -129,6 +132,7 @@ def _hostile_result(result: AuditResult) -> AuditResult:
     for arm in result.arms:
         attacks = tuple(dataclasses.replace(
             a, name=a.name + HOSTILE, per_class_auc={HOSTILE: 0.6},
+            per_class_counts={HOSTILE: [300, 300]},
             top_exposed=({"id": HOSTILE, "score": 1.0, HOSTILE: HOSTILE},),
             details={HOSTILE: HOSTILE}) for a in arm.attacks)
         privacy = arm.privacy and dataclasses.replace(arm.privacy, accounting_note=HOSTILE)
@@ -141,7 +145,9 @@ def _hostile_result(result: AuditResult) -> AuditResult:
         result, arms=tuple(arms), verdict=verdict,
         config={"dataset": HOSTILE, "model": HOSTILE, HOSTILE: [HOSTILE]},
         environment={"date": HOSTILE, HOSTILE: HOSTILE}, data={"dataset": HOSTILE},
-        timings={HOSTILE: 1.0})
+        timings={HOSTILE: 1.0},
+        provenance={"started_at": HOSTILE, "data_sha256": HOSTILE,
+                    "models": {HOSTILE: {"file": HOSTILE, "sha256": HOSTILE}}})
 
 
 def test_strings_from_the_results_show_as_text_and_never_run(result):
@@ -170,7 +176,7 @@ def test_figure_json_cannot_end_its_script_element(result):
     text = render_html(_hostile_result(result))
     page = _parse(text)
     figures = page.figures()
-    assert len(figures) == 10  # every block still parses as JSON
+    assert len(figures) == 11  # every block still parses as JSON
     for attrs, body in page.scripts:
         if attrs.get("type") == "application/json":
             assert "<" not in body and ">" not in body
@@ -183,16 +189,37 @@ def test_figure_json_cannot_end_its_script_element(result):
 
 def test_headline_reads_like_the_issue_example(page_html):
     headline = re.search(r'<p class="headline info" id="headline">(.*?)</p>', page_html).group(1)
-    assert re.fullmatch(r"DP model: epsilon [\d.]+ at delta 1e-5; strongest attack AUC "
-                        r"0\.\d\d vs 0\.\d\d for the baseline", headline), headline
+    assert re.fullmatch(r"DP model: epsilon [\d.]+ \(PLD\) at delta 1e-5; strongest attack AUC "
+                        r"0\.\d\d vs 0\.\d\d for the baseline\. .*", headline), headline
 
 
-def test_run_summary_has_data_sizes_seed_versions_and_date(result):
+def test_headline_without_a_policy_says_the_accuracy_cost_and_whether_aucs_overlap(
+        result_factory):
+    page = render_html(result_factory())
+    headline = html.unescape(re.search(r'id="headline">(.*?)</p>', page).group(1))
+    assert ("Accuracy cost of DP: test accuracy 95.0% (baseline) -> 91.0% (dp), "
+            "4.0 points lost") in headline
+    assert "do not overlap: DP measurably reduced the leakage" in headline
+    # Intervals that overlap are said to overlap.
+    result = result_factory()
+    dp = result.arm("dp")
+    wide = dataclasses.replace(dp, attacks=tuple(
+        dataclasses.replace(a, auc_ci=(0.4, 0.9)) for a in dp.attacks))
+    page = render_html(dataclasses.replace(result, arms=(result.arm("baseline"), wide)))
+    assert "overlap: these attacks cannot tell the two models&#39; leakage apart" in page
+    # With a gate's verdict, the banner carries the decision instead.
+    gated = render_html(result_factory(verdict={"passed": True, "rules": []}))
+    assert "Accuracy cost of DP" not in gated
+
+
+def test_run_summary_has_data_sizes_seed_versions_date_and_hashes(result):
     text = render_html(result, generated_at=NOON)
     visible = " ".join(_visible(text).split())
     for fragment in ("Shadow pool 597", "Members (training set) 600", "Seed 0",
                      "python 3.11.7, dpaudit 0.1.0, tensorflow-cpu 2.21.0",
-                     "Date 2025-01-02 12:00 UTC (report)", "Dataset digits", "Model mlp",
+                     "Date 2026-11-30 10:00 UTC (run)", "Dataset digits", "Model mlp",
+                     "Data (SHA-256) abababababababab…",
+                     "Model file, dp models/dp-target.keras · sha256 efefefefefefefef…",
                      "on 2025-01-02 12:00 UTC from a schema_version 1 results file"):
         assert fragment in visible, fragment
     # The ids of every member are in results.json; the page lists only a few.
@@ -207,7 +234,8 @@ def test_run_summary_has_data_sizes_seed_versions_and_date(result):
      ("Date yesterday", "Versions dpaudit 0.1.0", "Model mine:train (own trainer)")),
 ])
 def test_run_summary_reads_other_writers_shapes(result, environment, config, fragments):
-    text = render_html(dataclasses.replace(result, environment=environment, config=config))
+    text = render_html(dataclasses.replace(result, environment=environment, config=config,
+                                           provenance={}))
     visible = " ".join(_visible(text).split())
     for fragment in fragments:
         assert fragment in visible, fragment
@@ -302,9 +330,11 @@ def test_old_minimal_schema_1_file_renders_with_not_available_sections():
     result = load_results(DATA / "results_v1_minimal.json")
     text = render_html(result)
     visible = " ".join(_visible(text).split())
-    assert ("DP model: epsilon 3 at delta 1e-5; strongest attack AUC 0.52 vs 0.64 for the "
+    assert ("DP model: epsilon 3 (RDP) at delta 1e-5; strongest attack AUC 0.52 vs 0.64 for the "
             "baseline") in visible
-    for section in ("ROC curves", "Score histograms", "Epsilon per epoch", "Per-class AUC",
+    assert "(report; the run recorded no date)" in visible
+    for section in ("ROC curves", "Score histograms", "Epsilon per epoch",
+                    "Per-class AUC with an interval that excludes 0.5",
                     "Most exposed examples", "Configuration", "Environment"):
         assert f"{section}: not available in these results." in visible, section
     assert not re.search(r"\bnan\b", visible, flags=re.I)
