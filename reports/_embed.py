@@ -1,7 +1,11 @@
 """What the report page embeds: plotly.js (once), the stylesheet, figure JSON, and a CSP.
 
-plotly.js is the basic partial bundle vendored in `reports/vendor` (only the trace types
-the page draws: scatter and bar), 1.2 MB instead of 4.8 MB.
+plotly.js is the full bundle the `plotly` package ships (4.8 MB), or, when the environment
+variable DPAUDIT_PLOTLY_JS names one, a partial bundle with only the trace types the page
+draws: `plotly-basic.min.js` of the npm package `plotly.js-basic-dist-min` at the plotly.js
+version of the installed `plotly` package (1.2 MB; the page then weighs about 1.3 MB).
+dpaudit does not ship that file; a bundle of another version or without the basic bundle's
+header is not used (with a warning), so figures are never drawn by a mismatched plotly.js.
 
 Everything is inline so the page works offline from file://. The Content-Security-Policy
 allows exactly the page's own scripts (by SHA-256 hash) and no network fetches at all, so
@@ -16,14 +20,16 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any, Mapping
 
 from markupsafe import Markup
 
 __all__ = ["plotly_js", "stylesheet", "figure_json", "INIT_JS", "content_security_policy",
-           "BUNDLE_FILE", "BUNDLE_VERSION", "BUNDLE_SHA256"]
+           "BUNDLE_ENV"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +54,15 @@ _SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
 _SCRIPT_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
 
 
-# The vendored partial bundle (scatter, bar and pie traces only; see vendor/README.md):
-# 1.2 MB instead of the full 4.8 MB bundle of the plotly package.
-BUNDLE_FILE = "plotly-basic.min.js"
-BUNDLE_VERSION = "4.1.1"
-BUNDLE_SHA256 = "99784e3abfb07b142a15e521a439e6d9addceadb3f79553fd24c72774f0649ba"
+# Environment variable naming a plotly.js basic bundle to embed instead of the full one.
+BUNDLE_ENV = "DPAUDIT_PLOTLY_JS"
+_BUNDLE_HEADER = re.compile(rb"^/\*\*\s*\* plotly\.js \(basic - minified\) v(\S+)")
 
 
 @functools.lru_cache(maxsize=1)
 def plotly_js() -> Markup:
-    """plotly.js for the page's <script> element: the vendored basic bundle when it is the
-    plotly package's plotly.js version and intact, else the package's full bundle."""
+    """plotly.js for the page's <script> element: the basic bundle DPAUDIT_PLOTLY_JS names,
+    when it is the plotly package's plotly.js version, else the package's full bundle."""
     js = _basic_bundle()
     if js is None:
         from plotly.offline import get_plotlyjs
@@ -70,23 +74,23 @@ def plotly_js() -> Markup:
 
 
 def _basic_bundle() -> str | None:
+    path = os.environ.get(BUNDLE_ENV)
+    if not path:
+        return None
     from plotly.offline import get_plotlyjs_version
 
-    installed = get_plotlyjs_version()
-    if installed != BUNDLE_VERSION:
-        logger.warning("plotly ships plotly.js %s but the vendored basic bundle is %s; "
-                       "embedding the full bundle (see reports/vendor/README.md)",
-                       installed, BUNDLE_VERSION)
-        return None
     try:
-        data = resources.files(__package__).joinpath("vendor", BUNDLE_FILE).read_bytes()
-    except (FileNotFoundError, OSError):
-        logger.warning("vendored %s is missing; embedding the full plotly.js bundle",
-                       BUNDLE_FILE)
+        data = Path(path).read_bytes()
+    except OSError as e:
+        logger.warning("%s=%s cannot be read (%s); embedding the full plotly.js bundle",
+                       BUNDLE_ENV, path, e)
         return None
-    if hashlib.sha256(data).hexdigest() != BUNDLE_SHA256:
-        logger.warning("vendored %s does not match its recorded SHA-256; embedding the full "
-                       "plotly.js bundle", BUNDLE_FILE)
+    found = _BUNDLE_HEADER.match(data)
+    installed = get_plotlyjs_version()
+    if found is None or found.group(1).decode("ascii", "replace") != installed:
+        logger.warning("%s=%s is not plotly.js %s's basic bundle (plotly-basic.min.js of "
+                       "plotly.js-basic-dist-min@%s); embedding the full bundle",
+                       BUNDLE_ENV, path, installed, installed)
         return None
     return data.decode("utf-8")
 

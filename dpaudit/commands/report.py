@@ -43,19 +43,20 @@ def report(results: tuple[Path, ...], output: Path | None, force: bool) -> None:
     if any(output.resolve() == r.resolve() for r in results):
         raise InputError(f"--output {output}: would overwrite a results file; "
                          "choose another file name")
+    loaded = [load_results(r) for r in results]  # bad results are named before --output
     if output.is_file() and not force and not _is_dpaudit_report(output):
         raise InputError(f"--output {output}: exists and is not a dpaudit report; choose "
                          "another file name, or pass --force to replace it")
     if len(results) == 1:
         from dpaudit.reports import write_report
 
-        path = write_report(load_results(results[0]), output)
+        path = write_report(loaded[0], output)
     else:
         from dpaudit.reports.compare import run_label, write_comparison
 
         runs: list = []
-        for r in results:
-            runs.append((run_label(r, [label for label, _ in runs]), load_results(r)))
+        for r, result in zip(results, loaded):
+            runs.append((run_label(r, [label for label, _ in runs]), result))
         path = write_comparison(runs, output)
     click.echo(f"wrote {path}")
 
