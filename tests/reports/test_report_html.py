@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from plotly.offline import get_plotlyjs
 
 import dpaudit.reports.render
 from dpaudit.errors import InputError
