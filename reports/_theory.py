@@ -18,8 +18,8 @@ sqrt(ln(2 / a) / (2 n)) of the true one. Each of the two bands (members, non-mem
 gets a = (1 - confidence) / 2, so a correct mechanism is flagged with probability at most
 1 - confidence per curve.
 
-NOTE for the lead: `dpaudit.attacks.theory` (branch attacks11) implements the same
-closed-form ceiling; merge the two into that module when it lands.
+The ceiling itself is `dpaudit.attacks.theory.dp_tpr_ceiling`; this module adds the band
+that makes the check hold for a whole curve.
 """
 
 from __future__ import annotations
@@ -29,28 +29,18 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..attacks.theory import dp_tpr_ceiling
+
 __all__ = ["roc_ceiling", "contradicting_points", "dkw_margin"]
 
 
 def roc_ceiling(fpr: Any, epsilons: Sequence[float], deltas: Sequence[float]) -> np.ndarray:
-    """The highest TPR any attack can reach at each `fpr` under all (eps, delta) pairs.
-
-    Args:
-      fpr: false-positive rates in [0, 1].
-      epsilons, deltas: the guarantee's curve, pairwise (same length, at least one pair).
-
-    Returns:
-      The ceiling TPR at each FPR, in [0, 1].
-    """
+    """The highest TPR any attack can reach at each `fpr` under all (eps, delta) pairs
+    (`dpaudit.attacks.theory.dp_tpr_ceiling`), as an array over `fpr`."""
     fpr = np.clip(np.asarray(fpr, dtype=float), 0.0, 1.0)
-    eps = np.asarray(epsilons, dtype=float)[:, None]
-    delta = np.asarray(deltas, dtype=float)[:, None]
-    if eps.size == 0 or eps.shape != delta.shape:
+    if len(epsilons) == 0 or len(epsilons) != len(deltas):
         raise ValueError("epsilons and deltas must be non-empty and of the same length")
-    with np.errstate(over="ignore"):  # e^eps overflows to inf for huge eps: bound 1
-        upper = np.minimum(np.exp(eps) * fpr + delta,
-                           1.0 - np.exp(-eps) * (1.0 - delta - fpr))
-    return np.clip(np.min(np.minimum(upper, 1.0), axis=0), 0.0, 1.0)
+    return np.asarray(dp_tpr_ceiling(fpr, epsilons, deltas), dtype=float)
 
 
 def dkw_margin(n: int, alpha: float) -> float:
