@@ -85,6 +85,8 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
     import keras
 
     keras.utils.set_random_seed(config.seed)
+    shadows = config.attacks.n_shadow if "shadow" in config.attacks.names else 0
+    progress.expect(2 * (1 + shadows))  # two arms: a target and its shadow models each
     cache = ModelCache(out / "models" if config.output.save_models else None)
     initial_weights: dict[int, list[np.ndarray]] = {}
     arms, score_rows = [], []
