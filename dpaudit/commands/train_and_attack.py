@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from dpaudit.commands._common import (config_from_options, finish_run, load_policy_option,
+from dpaudit.commands._common import (check_mlflow_option, config_from_options, finish_run,
+                                      load_policy_option, log_mlflow_option, mlflow_option,
                                       quiet_third_party_logs, setting_options)
 
 __all__ = ["train_and_attack"]
@@ -24,9 +25,10 @@ __all__ = ["train_and_attack"]
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Gate the results with this policy (see dpaudit gate); exit 1 if it fails.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary table.")
+@mlflow_option
 @setting_options
 def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: bool,
-                     **settings: Any) -> None:
+                     mlflow_uri: str | None, **settings: Any) -> None:
     """Train a DP-SGD model and a non-DP baseline, attack both, write a report.
 
     Both arms use the same data, architecture, initial weights and batch sampling; the
@@ -42,9 +44,11 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
 
     config = config_from_options(config_path, settings)
     policy = load_policy_option(policy_path)
+    check_mlflow_option(mlflow_uri)
     quiet_third_party_logs()
     from dpaudit.audit import run_audit
 
     result = run_audit(config, progress=NullProgress() if quiet else ClickProgress(),
                        policy=policy)
+    log_mlflow_option(result, Path(config.output.dir), mlflow_uri, quiet=quiet)
     finish_run(result, Path(config.output.dir), quiet=quiet)
