@@ -20,8 +20,8 @@ so an interrupted run, local or distributed, resumes with the models already tra
 on a multi-node cluster the output folder must be on a file system every node sees.
 """
 
-from dpaudit.execution.executors import (EXECUTOR_KINDS, Executor, LocalExecutor,
-                                          make_executor, parse_executor)
+from dpaudit.execution.executors import Executor, LocalExecutor
+from dpaudit.execution.factory import EXECUTOR_KINDS, make_executor, parse_executor
 from dpaudit.execution.training import TrainAndScore, TrainTask, train_and_predict
 
 __all__ = ["EXECUTOR_KINDS", "Executor", "LocalExecutor", "make_executor", "parse_executor",

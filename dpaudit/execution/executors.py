@@ -1,31 +1,15 @@
-"""The executor interface, the in-process executor, and `--executor` specs."""
+"""The executor interface and the in-process executor."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence, TypeVar
 
-from dpaudit.errors import InputError
-from dpaudit.progress import NullProgress, Progress
+from dpaudit.progress import Progress
 
-__all__ = ["EXECUTOR_KINDS", "Executor", "LocalExecutor", "make_executor", "parse_executor"]
-
-EXECUTOR_KINDS = ("local", "ray")
+__all__ = ["Executor", "LocalExecutor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def parse_executor(spec: str) -> tuple[str, str | None]:
-    """`local`, `ray` or `ray:ADDRESS` -> (kind, address or None).
-
-    Raises:
-      InputError: any other spec.
-    """
-    kind, sep, address = str(spec).strip().partition(":")
-    if kind not in EXECUTOR_KINDS or (sep and (kind == "local" or not address)):
-        raise InputError(f"executor must be local, ray or ray:ADDRESS (e.g. ray:auto or "
-                         f"ray:10.0.0.5:6379), got {spec!r}")
-    return kind, address or None
 
 
 class Executor:
@@ -70,25 +54,3 @@ class LocalExecutor(Executor):
             labels: Sequence[str] | None = None, progress: Progress | None = None) -> list[R]:
         # In-process tasks report their own progress (the recipe's bars and lines).
         return [fn(task) for task in tasks]
-
-
-def make_executor(spec: str, *, num_cpus: int | None = None,
-                  progress: Progress | None = None) -> Executor:
-    """The executor of a spec (see `parse_executor`).
-
-    Args:
-      spec: "local", "ray" (starts a local Ray with `num_cpus`, default all) or
-        "ray:ADDRESS" (joins an existing cluster, e.g. "ray:auto").
-      num_cpus: CPUs of a Ray started here.
-      progress: receives a note when a Ray cluster is started or joined.
-
-    Raises:
-      InputError: a bad spec, or Ray asked for but not installed.
-    """
-    kind, address = parse_executor(spec)
-    if kind == "local":
-        return LocalExecutor()
-    from dpaudit.execution.ray_executor import RayExecutor
-
-    return RayExecutor(address=address, num_cpus=num_cpus,
-                       progress=progress or NullProgress())

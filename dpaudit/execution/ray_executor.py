@@ -81,8 +81,8 @@ class RayExecutor(Executor):
         progress = progress or NullProgress()
         labels = list(labels) if labels is not None else [f"task {i + 1}" for i in
                                                             range(len(tasks))]
-        remote = ray.remote(num_cpus=1)(_timed).options(
-            runtime_env={"env_vars": dict(_TASK_ENV)})
+        # The job's runtime_env (set by ray.init above) carries _TASK_ENV to the workers.
+        remote = ray.remote(num_cpus=1)(_timed)
         refs = [remote.remote(fn, task) for task in tasks]
         where = {ref: i for i, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
