@@ -8,11 +8,12 @@ on each executor, the speed-up (local / Ray), and whether every attack metric of
 runs is identical (it must be: each task is a pure function of seed, model id and
 examples).
 
-`--cnn` also times the DP training of the Syft-Keras tutorial's conv net on 28x28x1
+`--cnn --no-audit` (its own process: TensorFlow threads are fixed at start-up) times the DP training of the Syft-Keras tutorial's conv net on 28x28x1
 data (`fit_private`, batch 128, Poisson sampling), one model at a time with TensorFlow on
 one thread, as the per-model figure for estimating a LiRA audit on a cluster.
 
-    python benchmarks/audit_executor.py [--shadow 8] [--epochs 3] [--cnn]
+    python benchmarks/audit_executor.py [--shadow 8] [--epochs 3]
+    python benchmarks/audit_executor.py --cnn --no-audit
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--cnn", action="store_true", help="also time the tutorial conv net")
     parser.add_argument("--cnn-examples", type=int, default=3840)
-    parser.add_argument("--no-audit", action="store_true")
+    parser.add_argument("--no-audit", action="store_true",
+                        help="skip the audit (TensorFlow threads can be set only before it)")
     args = parser.parse_args()
     if not args.no_audit:
         print(json.dumps(bench_audit(args.shadow, args.epochs)), flush=True)

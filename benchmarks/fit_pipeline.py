@@ -15,7 +15,13 @@ within a repeat so that background load hits all alike, and the median over repe
 reported. ``ratio`` = fit_private_dp_s / fit_s (the issue's target: <= 1.3);
 ``plain_ratio`` = fit_private_plain_s / fit_s isolates the input pipeline.
 
+`--pipeline` isolates the input pipeline (no training): milliseconds per batch to draw
+and gather Poisson batches of MNIST-sized examples (60000 x 28x28x1) with fit_private's
+in-graph pipeline against the Python-generator pipeline it replaced (re-created here as
+the comparison arm: numpy Poisson indices -> ``from_generator``), alternating repeats.
+
     python benchmarks/fit_pipeline.py [--repeats 3] [--examples 4096] [--epochs 3]
+    python benchmarks/fit_pipeline.py --pipeline
 """
 
 from __future__ import annotations
@@ -101,6 +107,56 @@ def bench(model_name: str, batch_size: int, *, examples: int, epochs: int,
     return row
 
 
+def bench_pipeline(batch_size: int, *, examples: int = 60000, batches: int = 200,
+                   repeats: int = 5) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from dpaudit.dp.sampling import index_batches
+
+    rng = np.random.default_rng(0)
+    x = rng.random((examples, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, examples).astype("int64")
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    epochs = -(-batches * batch_size // examples)
+
+    def graph():
+        x_t, y_t = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+        idx = index_batches(examples, batch_size, epochs, sampling="poisson", key=(1, 2))
+        return idx.map(lambda i: (tf.gather(x_t, i), tf.gather(y_t, i))).prefetch(2)
+
+    def generator():
+        q = batch_size / examples
+        sample = np.random.default_rng(1)
+
+        def gen():
+            while True:
+                i = np.flatnonzero(sample.random(examples) < q)
+                yield x[i], y[i]
+
+        return tf.data.Dataset.from_generator(gen, output_signature=(
+            tf.TensorSpec((None, 28, 28, 1), tf.float32),
+            tf.TensorSpec((None,), tf.int64))).prefetch(2)
+
+    times: dict[str, list[float]] = {"graph_ms": [], "generator_ms": []}
+    for _ in range(repeats):
+        for name, make in (("graph_ms", graph), ("generator_ms", generator)):
+            dataset = make().with_options(options)
+            iterator = iter(dataset)
+            next(iterator)  # build and warm the pipeline
+            start = time.perf_counter()
+            for _, batch in zip(range(batches), iterator):
+                pass
+            times[name].append(1e3 * (time.perf_counter() - start) / batches)
+    row = {"pipeline": "poisson", "examples": examples, "batch_size": batch_size}
+    row.update({k: round(statistics.median(v), 3) for k, v in times.items()})
+    row["generator_over_graph"] = round(row["generator_ms"] / row["graph_ms"], 2)
+    row.update({"batches": batches, "repeats": repeats,
+                "load_avg_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()})
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -108,7 +164,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--batch-sizes", default="64,256")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="time only the input pipelines, in-graph vs generator")
     args = parser.parse_args()
+    if args.pipeline:
+        for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+            print(json.dumps(bench_pipeline(batch_size, repeats=args.repeats)), flush=True)
+        return
     for name in args.models.split(","):
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
             print(json.dumps(bench(name, batch_size, examples=args.examples,

@@ -90,10 +90,13 @@ def index_batches(dataset_size: int, batch_size: int, epochs: int, *, sampling: 
     """The index vectors of every batch of `epochs` epochs, drawn in the tf.data graph.
 
     Poisson: ceil(N / B) steps per epoch; at global step t (counted from `start_step`)
-    example i joins iff U_t[i] < q = B / N, where U_t is a float64 uniform vector from
-    the stateless Philox generator seeded with fold_in(key, t). Different steps use
-    different counters, so memberships are independent across steps and examples, as the
-    accountant assumes (Abadi et al. 2016; Mironov et al. 2019); batches may be empty.
+    each example joins independently with probability q = B / N. The members are drawn
+    as a Bernoulli(q) process over 0..N-1 through its gaps, which are i.i.d.
+    Geometric(q) (G = floor(log(1 - U) / log(1 - q)) + 1, U uniform in float64), so a
+    step costs O(B) rather than O(N) random numbers. U comes from the stateless Philox
+    generator seeded with fold_in(key, t): memberships are independent across steps and
+    examples, as the accountant assumes (Abadi et al. 2016; Mironov et al. 2019), and
+    batches may be empty.
     Shuffle: per epoch e a stateless permutation seeded with fold_in(key, e), cut into
     ceil(N / B) batches, the last one partial.
 
@@ -112,13 +115,11 @@ def index_batches(dataset_size: int, batch_size: int, epochs: int, *, sampling: 
     n = int(dataset_size)
     key_t = tf.constant(key, tf.int64)
     if sampling == "poisson":
-        q = tf.constant(batch_size / n, tf.float64)
         total = epochs * steps_per_epoch(n, batch_size)
 
         def poisson(step):
-            seed = tf.random.experimental.stateless_fold_in(key_t, step)
-            joined = tf.random.stateless_uniform([n], seed, dtype=tf.float64) < q
-            return tf.reshape(tf.where(joined), [-1])
+            return _bernoulli_members(n, batch_size, tf.random.experimental.stateless_fold_in(
+                key_t, step))
 
         return tf.data.Dataset.range(start_step, start_step + total).map(poisson)
 
@@ -128,6 +129,34 @@ def index_batches(dataset_size: int, batch_size: int, epochs: int, *, sampling: 
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     return tf.data.Dataset.range(start_step, start_step + epochs).flat_map(epoch)
+
+
+def _bernoulli_members(n: int, batch_size: int, seed: tf.Tensor,
+                       chunk: int | None = None) -> tf.Tensor:
+    """Sorted indices of a Bernoulli(B / N) subset of 0..N-1, from its Geometric gaps.
+
+    Gaps are drawn in chunks of about B + 6 sqrt(B) (nearly always one chunk is enough)
+    until the positions pass N - 1; chunk c uses fold_in(seed, c). `chunk` overrides
+    the chunk size (tests force several chunks).
+    """
+    if batch_size >= n:  # q = 1: everyone, every step
+        return tf.range(n, dtype=tf.int64)
+    log_stay = tf.constant(np.log1p(-batch_size / n), tf.float64)
+    chunk = chunk or int(batch_size + 6 * np.sqrt(batch_size) + 8)
+
+    def more(c, next_position, found):
+        u = tf.random.stateless_uniform(
+            [chunk], tf.random.experimental.stateless_fold_in(seed, tf.cast(c, tf.int64)),
+            dtype=tf.float64)
+        gaps = tf.floor(tf.math.log1p(-u) / log_stay) + 1.0
+        positions = next_position - 1.0 + tf.cumsum(gaps)
+        return c + 1, positions[-1] + 1.0, tf.concat([found, positions], 0)
+
+    _, _, found = tf.while_loop(
+        lambda c, next_position, found: next_position < n, more,
+        (tf.constant(0), tf.constant(0.0, tf.float64), tf.zeros([0], tf.float64)),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([]), tf.TensorShape([None])))
+    return tf.cast(tf.boolean_mask(found, found < n), tf.int64)
 
 
 def _seeds(seed: int | None) -> tuple[tuple[int, int], int | None]:

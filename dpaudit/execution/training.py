@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -82,7 +83,12 @@ class TrainAndScore:
             # Workers get the recipe without this process's live objects: progress is
             # reported here as tasks finish, and initial weights are rebuilt from the
             # seed (the model zoo's initialisers are seeded).
-            recipe = dataclasses.replace(recipe, progress=NullProgress(), initial_weights={})
+            # The cache folder is made absolute: workers need not share our working folder.
+            cache = recipe.cache
+            if cache.directory is not None:
+                cache = type(cache)(Path(cache.directory).resolve())
+            recipe = dataclasses.replace(recipe, progress=NullProgress(), initial_weights={},
+                                         cache=cache)
         tasks = []
         for x_train, y_train, x_eval, seed in requests:
             i = next(self._counter)
