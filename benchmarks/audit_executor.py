@@ -8,9 +8,10 @@ on each executor, the speed-up (local / Ray), and whether every attack metric of
 runs is identical (it must be: each task is a pure function of seed, model id and
 examples).
 
-`--cnn --no-audit` (its own process: TensorFlow threads are fixed at start-up) times the DP training of the Syft-Keras tutorial's conv net on 28x28x1
-data (`fit_private`, batch 128, Poisson sampling), one model at a time with TensorFlow on
-one thread, as the per-model figure for estimating a LiRA audit on a cluster.
+`--cnn --no-audit` (its own process: TensorFlow threads are fixed at start-up) times
+the DP training of the Syft-Keras tutorial's conv net on 28x28x1 data (`fit_private`,
+batch 128, Poisson sampling), one model at a time with TensorFlow on one thread, as the
+per-model figure for estimating a LiRA audit on a cluster.
 
     python benchmarks/audit_executor.py [--shadow 8] [--epochs 3]
     python benchmarks/audit_executor.py --cnn --no-audit

@@ -93,8 +93,9 @@ def index_batches(dataset_size: int, batch_size: int, epochs: int, *, sampling: 
     each example joins independently with probability q = B / N. The members are drawn
     as a Bernoulli(q) process over 0..N-1 through its gaps, which are i.i.d.
     Geometric(q) (G = floor(log(1 - U) / log(1 - q)) + 1, U uniform in float64), so a
-    step costs O(B) rather than O(N) random numbers. U comes from the stateless Philox
-    generator seeded with fold_in(key, t): memberships are independent across steps and
+    step costs O(B) rather than O(N) random numbers (skipping by geometric gaps, as in
+    Devroye, "Non-Uniform Random Variate Generation", 1986). U comes from the stateless
+    Philox generator seeded with fold_in(key, t): memberships are independent across steps and
     examples, as the accountant assumes (Abadi et al. 2016; Mironov et al. 2019), and
     batches may be empty.
     Shuffle: per epoch e a stateless permutation seeded with fold_in(key, e), cut into

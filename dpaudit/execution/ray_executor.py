@@ -10,7 +10,6 @@ worker is raised here unchanged, anything else as the worker's error.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any, Callable, Sequence, TypeVar
 

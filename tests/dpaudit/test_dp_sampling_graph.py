@@ -5,7 +5,6 @@ false-failure rate of each is stated next to its assert.
 """
 
 import numpy as np
-
 import tensorflow as tf
 
 from dpaudit.dp.sampling import _seeds, index_batches
