@@ -79,16 +79,25 @@ def _shadow_rows(shadow_x: np.ndarray, shadow_y: Any, shadow_labels: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, in/out flags and true classes of every shadow model's pool outputs."""
     n_pool = len(shadow_labels)
-    features, flags, classes = [], [], []
-    for k in range(n_shadow):
+    half = n_pool // 2
+    # All splits and seeds are drawn first, in the order a model-by-model loop draws them,
+    # so a train_and_score with a `many` method (several models at once, e.g. on a
+    # cluster) gets exactly the models the loop would train.
+    splits = []
+    for _ in range(n_shadow):
         order = rng.permutation(n_pool)
-        half = n_pool // 2
-        train_idx = order[:half]
-        model_seed = int(rng.integers(2**31 - 1))
-        logger.info("shadow model %d/%d: training on %d of %d pool examples", k + 1,
-                    n_shadow, half, n_pool)
-        output = train_and_score(shadow_x[train_idx], shadow_y[train_idx],
-                                 shadow_x[order], model_seed)
+        splits.append((order, int(rng.integers(2**31 - 1))))
+    requests = ((shadow_x[order[:half]], shadow_y[order[:half]], shadow_x[order], model_seed)
+                for order, model_seed in splits)  # lazy: one model's copies at a time
+    many = getattr(train_and_score, "many", None)
+    if callable(many):
+        logger.info("shadow models: training %d on %d of %d pool examples each", n_shadow,
+                    half, n_pool)
+        outputs = many(list(requests))
+    else:
+        outputs = (train_and_score(*request) for request in requests)
+    features, flags, classes = [], [], []
+    for k, ((order, _), output) in enumerate(zip(splits, outputs)):
         name = f"train_and_score output for shadow model {k}"
         probs = as_probs(name, output)
         if probs.shape != (n_pool, n_classes):
@@ -120,7 +129,10 @@ def shadow_attack(target_probs: ArrayLike, target_labels: ArrayLike, is_member: 
         distribution as the target's data. `shadow_y` is passed to `train_and_score`
         as given; integer or one-hot labels.
       train_and_score: `(x_train, y_train, x_eval, seed) -> probabilities` of shape
-        (len(x_eval), classes); trains one model by the target's recipe.
+        (len(x_eval), classes); trains one model by the target's recipe. If it also has
+        a method `many(list of (x_train, y_train, x_eval, seed))` returning the list of
+        outputs, all shadow models are requested at once (to train them in parallel);
+        the models and results are the same either way.
       n_shadow: number of shadow models, >= 1.
       seed: seeds the pool splits, the shadow models' seeds and the attack classifier.
       per_class: one attack classifier per true class (Shokri et al.) instead of one.

@@ -33,7 +33,7 @@ from dpaudit.files import read_toml_input
 
 __all__ = ["ATTACK_NAMES", "OPTIMIZERS", "DEFAULT_NOISE_MULTIPLIER", "DataConfig",
            "ModelConfig", "TrainingConfig", "DPConfig", "AttacksConfig", "OutputConfig",
-           "AuditConfig", "FLAGS", "load_config", "config_from_dict"]
+           "ExecutionConfig", "AuditConfig", "FLAGS", "load_config", "config_from_dict"]
 
 ATTACK_NAMES = ("loss_threshold", "confidence", "modified_entropy", "shadow")
 OPTIMIZERS = ("sgd", "adam", "adagrad")
@@ -216,6 +216,21 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class ExecutionConfig:
+    """Where the audit's many trainings run (never changes a trained model)."""
+
+    SECTION: ClassVar[str] = "execution"
+    executor: str = _opt("local", "str", "--executor",
+                         "local | ray (a local Ray) | ray:ADDRESS (an existing cluster)")
+
+    def __post_init__(self) -> None:
+        kind, sep, address = self.executor.partition(":")
+        if kind not in ("local", "ray") or (sep and (kind == "local" or not address)):
+            raise _Invalid("execution.executor", "must be local, ray or ray:ADDRESS",
+                           self.executor)
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """A whole audit. `to_dict()` is what results.json records as `config`."""
 
@@ -226,6 +241,7 @@ class AuditConfig:
     dp: DPConfig = field(default_factory=DPConfig)
     attacks: AttacksConfig = field(default_factory=AttacksConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def __post_init__(self) -> None:
         _at_least("seed", self.seed, 0)
@@ -265,7 +281,8 @@ class AuditConfig:
 
 _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig,
                               "training": TrainingConfig, "dp": DPConfig,
-                              "attacks": AttacksConfig, "output": OutputConfig}
+                              "attacks": AttacksConfig, "output": OutputConfig,
+                              "execution": ExecutionConfig}
 
 
 def _flags() -> dict[str, tuple[str, str, str]]:

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from dpaudit.audit.inputs import load_audit_data, resolve_noise
 from dpaudit.config import AuditConfig
 from dpaudit.data import AuditData
 from dpaudit.errors import InputError
+from dpaudit.execution import Executor, TrainAndScore, make_executor
 from dpaudit.gate import as_policy, evaluate_gate
 from dpaudit.progress import NullProgress, Progress
 from dpaudit.results import ArmResult, AuditResult, PrivacyInfo
@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 
 
 def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
-              progress: Progress | None = None, policy: Any = None) -> AuditResult:
+              progress: Progress | None = None, policy: Any = None,
+              executor: Executor | None = None) -> AuditResult:
     """Runs the whole audit and writes its files to `out_dir` (default: output.dir).
 
     Args:
@@ -61,6 +62,8 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
       progress: receives a bar per model trained (default: silent).
       policy: a `dpaudit.gate.policy.Policy` (or a path to one); when given, the gate's
         verdict is stored in the results. The caller turns it into an exit code.
+      executor: where shadow models train (default: the one `execution.executor` names,
+        closed again at the end).
 
     Returns:
       The AuditResult, also written to `<out_dir>/results.json`.
@@ -88,18 +91,28 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
     import keras
 
     keras.utils.set_random_seed(config.seed)
+    shadows = config.attacks.n_shadow if "shadow" in config.attacks.names else 0
+    progress.expect(2 * (1 + shadows))  # two arms: a target and its shadow models each
     cache = ModelCache(out / "models" if config.output.save_models else None)
     initial_weights: dict[int, list[np.ndarray]] = {}
     arms, score_rows = [], []
-    for private in (False, True):
-        tick = time.perf_counter()
-        recipe = Recipe(config=config, private=private, noise_multiplier=noise if private else 0.0,
-                        input_shape=data.input_shape, num_classes=data.num_classes, cache=cache,
-                        progress=progress, trainer=trainer, initial_weights=initial_weights)
-        arm, rows = _run_arm(recipe, data, noise_note)
-        arms.append(arm)
-        score_rows.extend(rows)
-        timings[recipe.arm] = time.perf_counter() - tick
+    owned = executor is None
+    executor = executor or make_executor(config.execution.executor, progress=progress)
+    try:
+        for private in (False, True):
+            tick = time.perf_counter()
+            recipe = Recipe(config=config, private=private,
+                            noise_multiplier=noise if private else 0.0,
+                            input_shape=data.input_shape, num_classes=data.num_classes,
+                            cache=cache, progress=progress, trainer=trainer,
+                            initial_weights=initial_weights)
+            arm, rows = _run_arm(recipe, data, noise_note, executor)
+            arms.append(arm)
+            score_rows.extend(rows)
+            timings[recipe.arm] = time.perf_counter() - tick
+    finally:
+        if owned:
+            executor.close()
 
     provenance = {"started_at": started_at, "finished_at": prov.now_utc(),
                   "data_sha256": prov.arrays_sha256(
@@ -133,7 +146,7 @@ def _check_model_fits(config: AuditConfig, data: AuditData) -> None:
                          f"{data.input_shape} of dataset {data.name!r} ({e})") from None
 
 
-def _run_arm(recipe: Recipe, data: AuditData, noise_note: str
+def _run_arm(recipe: Recipe, data: AuditData, noise_note: str, executor: Executor
              ) -> tuple[ArmResult, list[tuple[str, str, int, int, float]]]:
     config = recipe.config
     arm = recipe.arm
@@ -153,14 +166,8 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str
     utility = measure_utility(probs_members, members.y, probs_test, data.test.y)
 
     n_shadow = config.attacks.n_shadow
-    counter = itertools.count(1)
-
-    def train_and_score(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray,
-                        seed: int) -> np.ndarray:
-        i = next(counter)
-        trained = recipe.train(f"{arm}-shadow-{i}", f"{arm} shadow {i}/{n_shadow}",
-                               x_train, y_train, seed=int(seed))
-        return predict_proba(trained.model, x_eval)
+    train_and_score = TrainAndScore(recipe, executor, name=f"{arm}-shadow",
+                                    label=f"{arm} shadow", total=n_shadow)
 
     outputs = attack_outputs(
         probs_members, probs_nonmembers, members, nonmembers,

@@ -16,10 +16,10 @@ import click
 from dpaudit.config import FLAGS
 from dpaudit.errors import GateFailed
 
-__all__ = ["setting_options", "config_from_options", "load_policy_option",
+__all__ = ["setting_options", "config_from_options", "load_policy_option", "mlflow_option",
+           "check_mlflow_option", "log_mlflow_option",
            "quiet_third_party_logs", "finish_run", "summary_table", "fmt", "force_option",
-           "check_data_spec", "load_tensorflow", "estimate_output_bytes",
-           "strongest"]
+           "check_data_spec", "load_tensorflow", "estimate_output_bytes", "strongest"]
 
 _CLICK_TYPES = {"int": click.INT, "float": click.FLOAT, "str": click.STRING,
                 "ints": click.STRING, "strs": click.STRING}
@@ -112,6 +112,44 @@ def load_policy_option(policy_path: Path | None):
                          "check nothing; add rules under [all] or [arms.NAME] (e.g. "
                          "max_auc = 0.6; see examples/policy.toml), or drop --policy")
     return policy
+
+
+def mlflow_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`--mlflow [URI]`: log the run to MLflow (no URI: the file store ./mlruns)."""
+    return click.option(
+        "--mlflow", "mlflow_uri", is_flag=False, flag_value="mlruns", default=None,
+        metavar="[URI]",
+        help="Log settings, metrics, verdict, results.json and report.html to MLflow: a "
+             "tracking URI, or a folder for a local file store (default ./mlruns). Needs "
+             "pip install 'dpaudit[mlflow]'.")(function)
+
+
+def check_mlflow_option(mlflow_uri: str | None) -> None:
+    """Fails before any training when --mlflow is given but MLflow is not installed."""
+    import importlib.util
+
+    from dpaudit.errors import InputError
+
+    if mlflow_uri is None:
+        return
+    try:
+        missing = importlib.util.find_spec("mlflow") is None
+    except ValueError:  # a module entry without a spec: treat as absent
+        missing = True
+    if missing:
+        raise InputError("--mlflow needs MLflow: pip install 'dpaudit[mlflow]'")
+
+
+def log_mlflow_option(result: Any, out_dir: Path, mlflow_uri: str | None, *,
+                      quiet: bool) -> None:
+    """Logs the finished run to MLflow when --mlflow was given."""
+    if mlflow_uri is None:
+        return
+    from dpaudit.tracking import log_audit, tracking_uri
+
+    run_id = log_audit(result, out_dir, uri=mlflow_uri)
+    if not quiet:
+        click.echo(f"MLflow: run {run_id} in {tracking_uri(mlflow_uri)}", err=True)
 
 
 def quiet_third_party_logs() -> None:

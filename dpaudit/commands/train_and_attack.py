@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
-from dpaudit.commands._common import (check_data_spec, config_from_options,
+from dpaudit.commands._common import (check_data_spec, check_mlflow_option, config_from_options,
                                       estimate_output_bytes, finish_run, force_option,
-                                      load_policy_option, load_tensorflow,
+                                      load_policy_option, load_tensorflow, log_mlflow_option,
+                                      mlflow_option,
                                       quiet_third_party_logs, setting_options)
 
 __all__ = ["train_and_attack"]
@@ -27,9 +28,10 @@ __all__ = ["train_and_attack"]
               help="Gate the results with this policy (see dpaudit gate); exit 1 if it fails.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary table.")
 @force_option
+@mlflow_option
 @setting_options
 def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: bool,
-                     force: bool, **settings: Any) -> None:
+                     force: bool, mlflow_uri: str | None, **settings: Any) -> None:
     """Train a DP-SGD model and a non-DP baseline, attack both, write a report.
 
     Both arms use the same data, architecture, initial weights and batch sampling; the
@@ -51,6 +53,7 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
     config = config_from_options(config_path, settings)
     policy = load_policy_option(policy_path)
     check_data_spec(config.data.dataset, "--dataset")
+    check_mlflow_option(mlflow_uri)
     out = Path(config.output.dir)
     check_output_folder(out, force=force)
     load_tensorflow()
@@ -61,4 +64,5 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
     with claim_run_folder(out, force=force, need_bytes=need):
         result = run_audit(config, progress=NullProgress() if quiet else ClickProgress(),
                            policy=policy)
+    log_mlflow_option(result, out, mlflow_uri, quiet=quiet)
     finish_run(result, out, quiet=quiet)

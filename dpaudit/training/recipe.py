@@ -68,7 +68,7 @@ class Recipe:
         key = self.key(x, y, seed)
         cached = self.cache.get(name, key)
         if cached is not None:
-            self.progress.note(f"{label:<22} reused from {self.cache.directory}")
+            self.progress.reused(label, self.cache.directory)
             return cached
         import keras
 

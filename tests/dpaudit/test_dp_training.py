@@ -284,14 +284,16 @@ def test_training_in_chunks_with_one_seed_samples_fresh_batches(monkeypatch):
     from dpaudit.dp import sampling
 
     batches = []
-    original = sampling.poisson_batches
+    original = sampling.index_batches
 
-    def recording(*args):
-        for idx in original(*args):
-            batches.append(idx.tolist())
-            yield idx
+    def recording(*args, **kwargs):
+        # The stream is a pure function of its arguments: reading it here reads what
+        # fit_private trains on.
+        dataset = original(*args, **kwargs)
+        batches.extend(idx.tolist() for idx in dataset.as_numpy_iterator())
+        return dataset
 
-    monkeypatch.setattr(sampling, "poisson_batches", recording)
+    monkeypatch.setattr(sampling, "index_batches", recording)
     model = make_private(_mlp())
     model.compile(optimizer=DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.0),
                   loss=LOSS)

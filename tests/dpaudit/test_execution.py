@@ -1,0 +1,126 @@
+"""Executors (`dpaudit.execution`): specs, order, and Ray giving the local executor's audit.
+
+The Ray tests start a local Ray with 2 CPUs (skipped when Ray is not installed:
+`pip install 'dpaudit[ray]'`).
+"""
+
+import json
+
+import pytest
+
+from dpaudit.errors import InputError
+from dpaudit.execution import LocalExecutor, make_executor, parse_executor
+from dpaudit.progress import Progress
+
+
+def _square_plus(task):
+    """Module-level, so Ray workers import it by name."""
+    if task < 0:
+        raise InputError(f"task {task} is negative")
+    return task * task + 1
+
+
+class _Recording(Progress):
+    def __init__(self):
+        self.done_labels, self.notes, self.models = [], [], []
+
+    def done(self, label, seconds):
+        assert seconds >= 0
+        self.done_labels.append(label)
+
+    def model(self, label, epochs):
+        self.models.append(label)
+        return super().model(label, epochs)
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+@pytest.mark.parametrize("spec, expected", [("local", ("local", None)), ("ray", ("ray", None)),
+                                            ("ray:auto", ("ray", "auto")),
+                                            ("ray:10.0.0.5:6379", ("ray", "10.0.0.5:6379"))])
+def test_parse_executor(spec, expected):
+    assert parse_executor(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["spark", "local:x", "ray:", ""])
+def test_parse_executor_refuses_other_specs(spec):
+    with pytest.raises(InputError, match="executor must be local, ray or ray:ADDRESS"):
+        parse_executor(spec)
+
+
+def test_config_refuses_a_bad_executor():
+    from dpaudit.config import load_config
+
+    with pytest.raises(InputError, match="option --executor: field 'execution.executor'"):
+        load_config(None, {"execution.executor": "dask"})
+    assert load_config(None).execution.executor == "local"
+
+
+def test_local_executor_maps_in_order_and_raises_task_errors():
+    with make_executor("local") as executor:
+        assert isinstance(executor, LocalExecutor)
+        assert executor.map(_square_plus, [3, 1, 2]) == [10, 2, 5]
+        with pytest.raises(InputError, match="task -1 is negative"):
+            executor.map(_square_plus, [1, -1])
+
+
+@pytest.fixture(scope="module")
+def ray_executor():
+    pytest.importorskip("ray")
+    from dpaudit.execution.ray_executor import RayExecutor
+
+    executor = RayExecutor(num_cpus=2, object_store_memory=100 * 2**20)
+    yield executor
+    executor.close()
+
+
+@pytest.mark.slow
+def test_ray_executor_maps_in_order_reports_progress_and_raises_input_errors(ray_executor):
+    progress = _Recording()
+    assert ray_executor.map(_square_plus, [3, 1, 2, 0], labels=list("abcd"),
+                            progress=progress) == [10, 2, 5, 1]
+    assert sorted(progress.done_labels) == list("abcd")
+    with pytest.raises(InputError, match="task -1 is negative"):
+        ray_executor.map(_square_plus, [1, -1])
+
+
+def _settings(**extra):
+    settings = {"data.n_members": 60, "data.n_shadow_pool": 80, "training.epochs": 1,
+                "training.batch_size": 20, "model.name": "mlp", "model.hidden": "8",
+                "attacks.n_shadow": 1, "attacks.names": "loss_threshold,shadow",
+                "output.report": False}
+    settings.update(extra)
+    return settings
+
+
+@pytest.mark.slow
+def test_ray_audit_equals_the_local_audit_and_resumes(ray_executor, tmp_path):
+    from dpaudit.audit import run_audit
+    from dpaudit.config import load_config
+
+    config = load_config(None, _settings())
+    local = run_audit(config, out_dir=tmp_path / "local")
+    progress = _Recording()
+    distributed = run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor,
+                            progress=progress)
+    # Targets train here; the shadow models train in Ray workers.
+    assert progress.models == ["baseline target", "dp target"]
+    assert progress.done_labels == ["baseline shadow 1/1", "dp shadow 1/1"]
+    for arm in ("baseline", "dp"):
+        a, b = local.arm(arm).attacks, distributed.arm(arm).attacks
+        assert [x.name for x in a] == [x.name for x in b] == ["loss_threshold", "shadow"]
+        for x, y in zip(a, b):
+            assert x.auc == y.auc and x.advantage == y.advantage
+    scores = [(tmp_path / d / "scores.csv").read_text() for d in ("local", "ray")]
+    assert scores[0] == scores[1]
+    # The shadow models the workers saved are the local run's models (same cache keys).
+    for name in ("baseline-shadow-1", "dp-shadow-1"):
+        keys = [json.loads((tmp_path / d / "models" / f"{name}.json").read_text())["key"]
+                for d in ("local", "ray")]
+        assert keys[0] == keys[1]
+    # Resume: nothing is trained again, on either side of the executor.
+    again = _Recording()
+    run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
+    assert again.models == [] and len(again.notes) == 2  # the targets, reused here
+    assert len(again.done_labels) == 2  # shadow tasks found their models in the cache
