@@ -254,9 +254,9 @@ def per_example_gradient_norms(model: keras.Model, loss_fn: Any, x: Any, y: Any,
         >>> norms = per_example_gradient_norms(model, "sparse_categorical_crossentropy",
         ...                                    x_train, y_train)
     """
-    from dpaudit.dp import _validation
+    from dpaudit import validation
 
-    batch_size = _validation.check_positive_int(batch_size, "batch_size")
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
     fn = per_example_loss(loss_fn, where="loss_fn")
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):

@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from dpaudit.dp import _validation
+from dpaudit import validation
 from dpaudit.errors import InputError
 
 __all__ = ["DPKerasSGDOptimizer", "DPKerasAdamOptimizer", "DPKerasAdagradOptimizer",
@@ -41,10 +41,10 @@ class _DPOptimizerMixin:
     def __init__(self, *, l2_norm_clip: float, noise_multiplier: float,
                  num_microbatches: int | None = None, noise_seed: int | None = None,
                  **kwargs: Any):
-        l2_norm_clip = _validation.check_clip(l2_norm_clip)
-        noise_multiplier = _validation.check_noise(noise_multiplier)
-        num_microbatches = _validation.check_microbatches(num_microbatches)
-        noise_seed = _validation.check_seed(noise_seed, "noise_seed")
+        l2_norm_clip = validation.check_clip(l2_norm_clip)
+        noise_multiplier = validation.check_noise(noise_multiplier)
+        num_microbatches = validation.check_microbatches(num_microbatches)
+        noise_seed = validation.check_seed(noise_seed, "noise_seed")
         if kwargs.get("gradient_accumulation_steps") not in (None, 1):
             # Accumulating noised steps changes the noise per update and the accounting.
             raise InputError("gradient_accumulation_steps is not supported by DP optimizers, "

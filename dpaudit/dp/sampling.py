@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dpaudit.dp import _validation
+from dpaudit import validation
 from dpaudit.dp.models import _Runtime, is_private_model
 from dpaudit.dp.optimizers import is_dp_optimizer, plain_model_error
 from dpaudit.accounting import SAMPLINGS
@@ -142,9 +142,9 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
         raise InputError(f"x and y must be arrays of the same length, got shapes {x.shape} "
                          f"and {y.shape}")
     n = len(x)
-    batch_size = _validation.check_positive_int(batch_size, "batch_size")
-    epochs = _validation.check_positive_int(epochs, "epochs")
-    seed = _validation.check_seed(seed)
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
+    epochs = validation.check_positive_int(epochs, "epochs")
+    seed = validation.check_seed(seed)
     if n == 0:
         raise InputError("fit_private needs at least one training example, got 0")
     if batch_size > n:
@@ -228,10 +228,10 @@ def _runtime(num_microbatches: int | None, n: int, batch_size: int, sampling: st
                 f"sampling='shuffle'")
         return _Runtime(denominator=float(batch_size), per_example=True)
     if num_microbatches is not None:
-        _validation.check_microbatches_divide(batch_size, num_microbatches, "batch_size")
+        validation.check_microbatches_divide(batch_size, num_microbatches, "batch_size")
         last = n % batch_size
         if last:
-            _validation.check_microbatches_divide(
+            validation.check_microbatches_divide(
                 last, num_microbatches,
                 f"last batch (dataset size {n} = {n // batch_size} x {batch_size} + {last})")
     return _Runtime()
