@@ -12,7 +12,8 @@ import keras
 import tensorflow as tf
 
 from dpaudit.dp import dp_gradients, per_example_gradient_norms
-from dpaudit.dp import _ghost
+from dpaudit.dp._layers import base as _layers_base
+from dpaudit.dp._layers import conv2d as _layers_conv2d
 from dpaudit.dp._losses import per_example_loss
 from dpaudit.dp.clipping import clipped_gradient_sum
 from dpaudit.errors import InputError
@@ -171,7 +172,7 @@ def test_clipped_sum_equals_naive_loop(name, num_microbatches):
 @pytest.mark.parametrize("name", ["dense", "dense3d_ghost", "embedding_dense3d_fallback"])
 def test_microbatch_gram_branch_equals_naive_loop(name, monkeypatch):
     # Large layers take the Gram-matrix branch for microbatches; force it on small ones.
-    monkeypatch.setattr(_ghost, "_MAX_MATERIALISED", 0)
+    monkeypatch.setattr(_layers_base, "_MAX_MATERIALISED", 0)
     test_clipped_sum_equals_naive_loop(name, 3)
 
 
@@ -181,13 +182,13 @@ def test_microbatch_gram_branch_equals_naive_loop(name, monkeypatch):
 def test_both_conv_per_example_methods_equal_naive_loop(name, depth, num_microbatches,
                                                         monkeypatch):
     # depth 0: grouped filter-gradient convolution everywhere; 10**6: patches everywhere.
-    monkeypatch.setattr(_ghost, "_MAX_PATCH_DEPTH", depth)
+    monkeypatch.setattr(_layers_conv2d, "_MAX_PATCH_DEPTH", depth)
     test_clipped_sum_equals_naive_loop(name, num_microbatches)
 
 
 @pytest.mark.parametrize("depth", [0, 10**6])
 def test_empty_batch_gives_zero_clipped_sum(depth, monkeypatch):
-    monkeypatch.setattr(_ghost, "_MAX_PATCH_DEPTH", depth)
+    monkeypatch.setattr(_layers_conv2d, "_MAX_PATCH_DEPTH", depth)
     model, x, y = _build("conv_ghost")
     result = clipped_gradient_sum(model, x[:0], y[:0], per_example_loss(LOSS), l2_norm_clip=1.0)
     assert result.norms.shape == (0,)
@@ -257,7 +258,7 @@ def test_batch_dependent_add_loss_is_refused():
 _WITHOUT_ONEDNN = """
 import numpy as np, keras, tensorflow as tf
 from dpaudit.dp import per_example_gradient_norms
-from dpaudit.dp._ghost import _grouped_filter_gradient_available
+from dpaudit.dp._layers.conv2d import grouped_filter_gradient_available as _grouped_filter_gradient_available
 from dpaudit.training.models import build_model
 assert not _grouped_filter_gradient_available()
 model = build_model("cnn", input_shape=(28, 28, 1), num_classes=10, seed=0)
