@@ -123,10 +123,51 @@ MODELS = {
     "dense3d_ghost": (_dense_ghost, (2, 6)),
     "embedding_single_id": (_embedding_single, ("ids", 1)),
     "embedding_dense3d_fallback": (_sequence, ("ids", 5)),
+    "tied_embedding_output": (lambda: _tied_embedding(), ("ids", 5)),
+    "tied_autoencoder": (lambda: _tied_autoencoder(), (7,)),
     "shared_layer": (_shared, (5,)),
     "subclassed_layer_fallback": (_subclassed_layer, (7,)),
     "frozen_bias": (_frozen_bias, (7,)),
 }
+
+
+class _TiedOutput(keras.layers.Layer):
+    """Output projection that reads the embedding table (tied weights)."""
+
+    def __init__(self, embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+
+    def call(self, h):
+        return keras.ops.softmax(keras.ops.matmul(h, keras.ops.transpose(
+            self.embedding.embeddings)))
+
+
+class _DenseTranspose(keras.layers.Layer):
+    """Decoder that reads the encoder's kernel (a tied autoencoder)."""
+
+    def __init__(self, dense, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = dense
+
+    def call(self, h):
+        return keras.ops.matmul(h, keras.ops.transpose(self.dense.kernel))
+
+
+def _tied_embedding():
+    # Issue 13 item 1: the fast path saw only the lookup's gradient of the shared table.
+    inputs = keras.Input((5,), dtype="int32")
+    embedding = keras.layers.Embedding(6, 4)
+    h = keras.layers.GlobalAveragePooling1D()(embedding(inputs))
+    h = keras.layers.Dense(4, activation="tanh")(h)
+    return keras.Model(inputs, _TiedOutput(embedding)(h))
+
+
+def _tied_autoencoder():
+    inputs = keras.Input((7,))
+    encoder = keras.layers.Dense(4, activation="tanh")
+    decoded = _DenseTranspose(encoder)(encoder(inputs))
+    return keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(decoded))
 
 
 def _data(shape, n=6, seed=0):
