@@ -15,6 +15,8 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import keras  # noqa: E402
+
 from dpaudit.dp.clipping import per_example_gradient_norms  # noqa: E402
 from dpaudit.dp.gradients import dp_gradients  # noqa: E402
 from dpaudit.dp.models import DPModel, DPSequential, is_private_model, make_private  # noqa: E402
@@ -26,6 +28,14 @@ from dpaudit.dp.optimizers import (  # noqa: E402
 )
 from dpaudit.dp.sampling import fit_private  # noqa: E402
 from dpaudit.dp.suggest import ClipSuggestion, suggest_clip  # noqa: E402
+
+# Registered as "dpaudit>DPModel" etc. for .keras files; legacy .h5 files name classes
+# without the package, so register the bare names too: after `import dpaudit.dp`, plain
+# keras.models.load_model (safe_mode on) reloads a saved DP model in either format.
+for _cls in (DPModel, DPSequential, DPKerasSGDOptimizer, DPKerasAdamOptimizer,
+             DPKerasAdagradOptimizer):
+    keras.saving.get_custom_objects().setdefault(_cls.__name__, _cls)
+del _cls
 
 __all__ = ["DPKerasSGDOptimizer", "DPKerasAdamOptimizer", "DPKerasAdagradOptimizer",
            "DPModel", "DPSequential", "make_private", "fit_private", "dp_gradients",
