@@ -21,7 +21,7 @@ from dpaudit.accounting.plan import SAMPLINGS, DPTrainingPlan, dp_sgd_steps, ste
 _LAZY = {
     **{name: "dpaudit.accounting.pricing" for name in (
         "ACCOUNTANTS", "Accountant", "Sampling", "compute_epsilon",
-        "effective_noise_multiplier", "epsilon_per_epoch", "epsilons_after_steps",
+        "effective_noise_multiplier", "epsilon_curve", "epsilon_per_epoch", "epsilons_after_steps",
         "plan_epsilon")},
     **{name: "dpaudit.accounting.statement" for name in (
         "PrivacyStatement", "dp_sgd_privacy", "privacy_info", "statement_of_plan")},

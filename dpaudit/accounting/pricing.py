@@ -67,7 +67,7 @@ from dpaudit.accounting.plan import DPTrainingPlan, check_steps, dp_sgd_steps, s
 from dpaudit.errors import InputError
 
 __all__ = ["ACCOUNTANTS", "Accountant", "Sampling", "compute_epsilon", "dp_sgd_steps",
-           "effective_noise_multiplier", "epsilon_per_epoch", "epsilons_after_steps",
+           "effective_noise_multiplier", "epsilon_curve", "epsilon_per_epoch", "epsilons_after_steps",
            "make_plan", "plan_epsilon", "steps_per_epoch"]
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,26 @@ def make_plan(*, dataset_size: int, batch_size: int, noise_multiplier: float, de
     return DPTrainingPlan(dataset_size=dataset_size, batch_size=batch_size, steps=steps,
                           noise_multiplier=noise_multiplier, delta=delta, sampling=sampling,
                           num_microbatches=num_microbatches, epochs=epochs)
+
+
+def epsilon_curve(plan: DPTrainingPlan, accountant: Accountant = "rdp"):
+    """``f(steps) -> epsilon`` of ``plan`` stopped after ``steps`` steps, for pricing many
+    step counts of one run (an epoch-end callback): with RDP the per-step curve is
+    evaluated once; PLD is priced per call (None entries fall back to RDP)."""
+    accountant = validation.check_choice("accountant", accountant, ACCOUNTANTS)
+    poisson = plan.sampling == "poisson"
+    if accountant == "pld":
+        def pld_epsilon(steps: int) -> float:
+            stopped = plan.with_steps(check_steps(steps))
+            eps = plan_epsilon(stopped, "pld")
+            return plan_epsilon(stopped, "rdp") if eps is None else eps
+        return pld_epsilon
+    curve = _RdpCurve(plan, poisson=poisson)
+
+    def rdp_epsilon(steps: int) -> float:
+        stopped = plan.with_steps(check_steps(steps))
+        return curve.epsilon(stopped.steps if poisson else stopped.compositions, plan.delta)
+    return rdp_epsilon
 
 
 class _RdpCurve:
@@ -218,18 +238,8 @@ def epsilons_after_steps(plan: DPTrainingPlan, steps: Sequence[int], *,
 
     PLD entries fall back to RDP when over budget (both are upper bounds).
     """
-    accountant = validation.check_choice("accountant", accountant, ACCOUNTANTS)
-    checked = [check_steps(s) for s in steps]
-    poisson = plan.sampling == "poisson"
-    if accountant == "pld":
-        out = []
-        for s in checked:
-            eps = plan_epsilon(plan.with_steps(s), "pld")
-            out.append(plan_epsilon(plan.with_steps(s), "rdp") if eps is None else eps)
-        return out
-    curve = _RdpCurve(plan, poisson=poisson)
-    return [curve.epsilon(plan.with_steps(s).compositions if not poisson else s, plan.delta)
-            for s in checked]
+    epsilon = epsilon_curve(plan, accountant)
+    return [epsilon(s) for s in steps]
 
 
 def epsilon_per_epoch(*, dataset_size: int, batch_size: int, noise_multiplier: float,

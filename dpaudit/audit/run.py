@@ -190,8 +190,10 @@ def _privacy(recipe: Recipe, history: Mapping[str, Any], dataset_size: int,
               "noise_multiplier": recipe.noise_multiplier, "delta": d.delta,
               "sampling": d.sampling, "num_microbatches": d.num_microbatches}
     statement = accounting.dp_sgd_privacy(steps=steps, **common)
-    per_epoch = [accounting.compute_epsilon(steps=s, accountant="rdp", **common)
-                 for s in steps_run] if recipe.noise_multiplier > 0 else []
+    # One RDP evaluation for the whole curve (RDP composes by addition), not one per epoch.
+    per_epoch = accounting.epsilons_after_steps(
+        accounting.DPTrainingPlan(steps=steps, **common), steps_run,
+        accountant="rdp") if recipe.noise_multiplier > 0 else []
     if recipe.trainer is not None:
         notes.append(f"DP settings as claimed in the config for trainer "
                      f"{config.model.trainer!r}; dpaudit cannot check the trainer uses them")

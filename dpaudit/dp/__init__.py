@@ -3,7 +3,9 @@
 Importing this package imports TensorFlow and Keras (and selects Keras' TensorFlow
 backend unless KERAS_BACKEND is already set); `import dpaudit` does not.
 
-* Optimizers: `DPKerasSGDOptimizer`, `DPKerasAdamOptimizer`, `DPKerasAdagradOptimizer`.
+* Optimizers: `DPKerasSGDOptimizer`, `DPKerasAdamOptimizer`, `DPKerasAdagradOptimizer`
+  (TF Privacy's `VectorizedDPKeras*Optimizer` names are aliases: these are vectorised),
+  with TF Privacy's custom-loop step ``opt.minimize(vector_loss, var_list, tape=tape)``.
 * Models whose train step is DP-SGD: `DPModel`, `DPSequential`, `make_private`.
 * Training with Poisson (or shuffled) batches: `fit_private`.
 * Custom loops: `dp_gradients`; diagnostics: `per_example_gradient_norms`,
@@ -24,6 +26,9 @@ from dpaudit.dp.optimizers import (  # noqa: E402
     DPKerasAdagradOptimizer,
     DPKerasAdamOptimizer,
     DPKerasSGDOptimizer,
+    VectorizedDPKerasAdagradOptimizer,
+    VectorizedDPKerasAdamOptimizer,
+    VectorizedDPKerasSGDOptimizer,
     is_dp_optimizer,
 )
 from dpaudit.dp.sampling import fit_private  # noqa: E402
@@ -38,6 +43,8 @@ for _cls in (DPModel, DPSequential, DPKerasSGDOptimizer, DPKerasAdamOptimizer,
 del _cls
 
 __all__ = ["DPKerasSGDOptimizer", "DPKerasAdamOptimizer", "DPKerasAdagradOptimizer",
+           "VectorizedDPKerasSGDOptimizer", "VectorizedDPKerasAdamOptimizer",
+           "VectorizedDPKerasAdagradOptimizer",
            "DPModel", "DPSequential", "make_private", "fit_private", "dp_gradients",
            "per_example_gradient_norms", "suggest_clip", "ClipSuggestion", "is_dp_optimizer",
            "is_private_model", "EpsilonCallback"]

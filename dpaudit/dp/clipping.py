@@ -193,6 +193,17 @@ def _empty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sampl
 
 def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sample_weight,
                   training) -> ClippedSum:
+    if num_microbatches is not None and not tf.executing_eagerly():
+        # The inputs, hence every later reshape into microbatches, depend on this
+        # check, so graph mode reports the rule rather than a reshape error.
+        divides = tf.debugging.assert_equal(
+            tf.shape(tf.nest.flatten(x)[0])[0] % num_microbatches, 0, message=(
+                f"num_microbatches={num_microbatches} must divide the batch size (a "
+                "partial last batch of an epoch, N not a multiple of batch_size, breaks it "
+                "too): choose a batch size that divides N, drop the remainder, or use "
+                "num_microbatches=None"))
+        with tf.control_dependencies([divides]):
+            x = tf.nest.map_structure(tf.identity, x)
     persistent = bool(plan.fallback) or plan.has_regularizers
     fast_layers = [(layer, kind) for layer, kind, _, _ in plan.fast]
     with _recording.recording(fast_layers) as sinks:
@@ -215,12 +226,6 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
         if static is not None and static % m:
             raise InputError(f"num_microbatches={m} must divide the batch size, "
                              f"got batch size {static}")
-        # Every later reshape into microbatches depends on this check, so graph mode
-        # reports the rule rather than a reshape error.
-        divides = tf.debugging.assert_equal(batch % m, 0, message=(
-            f"num_microbatches={m} must divide the batch size (a partial last batch "
-            "of an epoch, N not a multiple of batch_size, breaks it too): choose a "
-            "batch size that divides N, drop the remainder, or use num_microbatches=None"))
         num_units = tf.constant(m, tf.int32)
         examples_per_unit = tf.cast(batch // m, losses.dtype)
     else:
@@ -228,9 +233,6 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
 
     calls = [call for sink in sinks for call in sink]
     z_grads = tape.gradient(total, [z for _, z in calls]) if calls else []
-    if m is not None:
-        with tf.control_dependencies([divides]):
-            z_grads = [None if g is None else tf.identity(g) for g in z_grads]
     terms, start = [], 0
     for (layer, kind, k_on, b_on), sink in zip(plan.fast, sinks):
         if not sink:  # layer not used in this forward pass: zero gradient
@@ -245,8 +247,6 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
         jac = [tf.zeros(tf.concat([[batch], v.shape], 0), losses.dtype) if j is None else j
                for j, v in zip(jac, plan.fallback)]
         if m is not None:
-            with tf.control_dependencies([divides]):
-                jac = [tf.identity(j) for j in jac]
             jac = [tf.reduce_sum(tf.reshape(j, [m, -1, *v.shape]), axis=1)
                    for j, v in zip(jac, plan.fallback)]
         fallback = FallbackTerm(jac)
@@ -268,8 +268,7 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
     # A NaN loss or gradient gets weight 0, and its rows are zeroed (0 * NaN is NaN).
     bad_examples = tf.math.is_nan(losses)
     if m is not None:
-        with tf.control_dependencies([divides]):
-            bad_units = tf.reduce_any(tf.reshape(bad_examples, [m, -1]), axis=1)
+        bad_units = tf.reduce_any(tf.reshape(bad_examples, [m, -1]), axis=1)
     else:
         bad_units = bad_examples
     bad_units = tf.logical_or(bad_units, tf.math.is_nan(norms))

@@ -32,6 +32,7 @@ class PrivateGradients:
     losses: tf.Tensor
     y_pred: Any
     norms: tf.Tensor
+    num_nan: tf.Tensor  # units given weight 0 for a NaN loss or gradient (int32 scalar)
 
 
 def _seed_tensor(seed: Any) -> tf.Tensor:
@@ -74,7 +75,8 @@ def private_gradients(model: keras.Model, x: Any, y: Any, loss_fn: Any, *, l2_no
     if clipped.regularization_gradients is not None:
         # Weight regularizers do not read data, so they need no clipping or noise.
         grads = [g + r for g, r in zip(grads, clipped.regularization_gradients)]
-    return PrivateGradients(grads, clipped.losses, clipped.y_pred, clipped.norms)
+    return PrivateGradients(grads, clipped.losses, clipped.y_pred, clipped.norms,
+                            clipped.num_nan)
 
 
 def dp_gradients(model: keras.Model, loss_fn: Any, x: Any, y: Any, *, l2_norm_clip: float,

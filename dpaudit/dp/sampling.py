@@ -20,9 +20,10 @@ import numpy as np
 import tensorflow as tf
 
 from dpaudit import validation
-from dpaudit.dp.models import _Runtime, is_private_model
+from dpaudit.dp.models import _Runtime, dp_settings, is_private_model
 from dpaudit.dp.optimizers import is_dp_optimizer, plain_model_error
 from dpaudit.accounting import SAMPLINGS
+from dpaudit.accounting.plan import DPTrainingPlan
 from dpaudit.errors import InputError
 
 __all__ = ["SAMPLINGS", "poisson_batches", "shuffle_batches", "fit_private",
@@ -94,9 +95,10 @@ def _seeds(seed: int | None, start_step: int) -> tuple[np.random.Generator, int 
     return np.random.default_rng(sampling_seq), (int(hi) << 30) ^ int(lo)
 
 
-def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: int,
-                sampling: str = "poisson", seed: int | None,
-                callbacks: list | None = None, verbose: int = 0) -> keras.callbacks.History:
+def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int | None = None,
+                epochs: int | None = None, sampling: str | None = None, seed: int | None,
+                plan: DPTrainingPlan | None = None, callbacks: list | None = None,
+                verbose: int = 0) -> keras.callbacks.History:
     """Trains a compiled model with Poisson-sampled (or shuffled) batches.
 
     Works for a DP model (`DPModel`/`DPSequential`/`make_private`, compiled with a DP
@@ -116,7 +118,11 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
       x, y: training examples and labels (numpy arrays, same length N).
       batch_size: B (expected batch size for Poisson), 1 <= B <= N.
       epochs: number of epochs.
-      sampling: "poisson" or "shuffle".
+      sampling: "poisson" (default) or "shuffle".
+      plan: a `dpaudit.accounting.DPTrainingPlan` to run instead of batch_size, epochs
+        and sampling: its dataset size must be len(x), its steps whole epochs, and a DP
+        model's noise multiplier, clip and microbatches must be the plan's, so what
+        runs is what ``dpaudit.accounting.plan_epsilon(plan)`` prices.
       seed: seeds the batch sampling and, for a DP model, its noise (overriding the
         optimizer's noise_seed). None: unpredictable.
       callbacks: Keras callbacks (e.g. `dpaudit.dp.callbacks.EpsilonCallback`).
@@ -135,13 +141,18 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
     """
     if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
         raise InputError("fit_private needs a compiled keras.Model (call model.compile first)")
-    if sampling not in SAMPLINGS:
-        raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == 0 or len(x) != len(y):
         raise InputError(f"x and y must be arrays of the same length, got shapes {x.shape} "
                          f"and {y.shape}")
     n = len(x)
+    if plan is not None:
+        batch_size, epochs, sampling = _from_plan(plan, model, n, batch_size, epochs, sampling)
+    sampling = "poisson" if sampling is None else sampling
+    if sampling not in SAMPLINGS:
+        raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+    if batch_size is None or epochs is None:
+        raise InputError("fit_private needs batch_size and epochs, or a plan")
     batch_size = validation.check_positive_int(batch_size, "batch_size")
     epochs = validation.check_positive_int(epochs, "epochs")
     seed = validation.check_seed(seed)
@@ -155,12 +166,16 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
     if is_dp_optimizer(opt) and not private:
         raise plain_model_error(opt)
     runtime = None
-    if private and is_dp_optimizer(opt):
-        runtime = _runtime(opt.num_microbatches, n, batch_size, sampling)
+    settings = dp_settings(model) if private else None
+    if settings is not None:
+        runtime = _runtime(settings.num_microbatches, n, batch_size, sampling)
 
     rng, noise_seed = _seeds(seed, int(opt.iterations))
-    if private and is_dp_optimizer(opt) and noise_seed is not None:
-        opt.noise_seed = noise_seed
+    if settings is not None and noise_seed is not None:
+        if settings.source is opt:
+            opt.noise_seed = noise_seed
+        else:
+            model._dp_params["noise_seed"] = noise_seed
     steps = steps_per_epoch(n, batch_size)
 
     def batches():
@@ -200,6 +215,36 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
     logger.info("fit_private: %d steps of %s sampling (N=%d, B=%d)", counter.total, sampling,
                 n, batch_size)
     return history
+
+
+def _from_plan(plan: Any, model: keras.Model, n: int, batch_size: Any, epochs: Any,
+               sampling: Any) -> tuple[int, int, str]:
+    """batch_size, epochs and sampling of a plan, checked against the data and model."""
+    if not isinstance(plan, DPTrainingPlan):
+        raise InputError(f"plan must be a dpaudit.accounting.DPTrainingPlan, got "
+                         f"{type(plan).__name__}")
+    given = dict(batch_size=batch_size, epochs=epochs, sampling=sampling)
+    if any(v is not None for v in given.values()):
+        raise InputError("give either a plan or batch_size/epochs/sampling, not both (got "
+                         + ", ".join(k for k, v in given.items() if v is not None) + ")")
+    if plan.dataset_size != n:
+        raise InputError(f"plan.dataset_size is {plan.dataset_size} but x has {n} examples")
+    per_epoch = plan.steps_per_epoch
+    if plan.steps == 0 or plan.steps % per_epoch:
+        raise InputError(f"plan.steps must be a positive multiple of ceil(N / B) = {per_epoch} "
+                         f"(fit_private runs whole epochs), got {plan.steps}; build it with "
+                         "DPTrainingPlan.for_epochs")
+    settings = dp_settings(model) if is_private_model(model) else None
+    if settings is not None:
+        ran = dict(noise_multiplier=settings.noise_multiplier,
+                   num_microbatches=settings.num_microbatches)
+        if plan.l2_norm_clip is not None:
+            ran["l2_norm_clip"] = settings.l2_norm_clip
+        for name, value in ran.items():
+            if getattr(plan, name) != value:
+                raise InputError(f"plan.{name} is {getattr(plan, name)} but the model trains "
+                                 f"with {name}={value}: what runs must be what is priced")
+    return plan.batch_size, plan.steps // per_epoch, plan.sampling
 
 
 def _skip_empty_batches(model: keras.Model) -> None:
