@@ -1,6 +1,6 @@
 """Records, during one forward pass, what book-keeping clipping needs from each layer.
 
-For every fast-path layer (`dpaudit.dp._layers`), the forward pass must expose the
+For every fast-path layer (`dpaudit.dp.fastpath`), the forward pass must expose the
 layer's input ``a`` and its pre-activation output ``z`` (after the bias, before the
 activation) as tensors on the gradient tape: one backward pass for dL/dz then gives
 every per-example gradient norm (Bu et al. 2022). Keras layers fuse the activation into
@@ -17,7 +17,7 @@ from typing import Iterator
 
 import keras
 
-from dpaudit.dp._layers import LayerTerm
+from dpaudit.dp.fastpath import LayerTerm
 
 __all__ = ["recording"]
 

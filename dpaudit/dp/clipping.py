@@ -1,11 +1,11 @@
 """Exact per-example (or per-microbatch) gradient clipping for Keras models.
 
 One forward pass records, for each trainable layer of a registered fast-path kind
-(Dense, Conv2D, Embedding: `dpaudit.dp._layers`), its input and pre-activation output; one backward pass of the summed loss gives each
+(Dense, Conv2D, Embedding: `dpaudit.dp.fastpath`), its input and pre-activation output; one backward pass of the summed loss gives each
 example's output gradient (the loss is a sum of per-example terms and examples do not
 interact, so d(sum L)/dz_i = dL_i/dz_i). Per-example gradient norms and the clipped
 sum then follow without materialising a batch of gradients (book-keeping clipping,
-Bu et al. 2023, see `dpaudit.dp._layers.base`). Variables of any other layer, and
+Bu et al. 2023, see `dpaudit.dp.fastpath.base`). Variables of any other layer, and
 variables another layer also reads (tied weights, e.g. an embedding reused as the output
 projection), get exact per-example gradients from a vectorised Jacobian (slower, still
 correct: the fast path sees only the gradient through the owning layer's call).
@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpaudit.dp import _recording, mechanism
-from dpaudit.dp._layers import FallbackTerm, term_class
+from dpaudit.dp.fastpath import FallbackTerm, term_class
 from dpaudit.dp._losses import per_example_loss
 from dpaudit.errors import InputError
 

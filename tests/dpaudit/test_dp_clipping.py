@@ -12,8 +12,8 @@ import keras
 import tensorflow as tf
 
 from dpaudit.dp import dp_gradients, per_example_gradient_norms
-from dpaudit.dp._layers import base as _layers_base
-from dpaudit.dp._layers import conv2d as _layers_conv2d
+from dpaudit.dp.fastpath import base as _layers_base
+from dpaudit.dp.fastpath import conv2d as _layers_conv2d
 from dpaudit.dp._losses import per_example_loss
 from dpaudit.dp.clipping import clipped_gradient_sum
 from dpaudit.errors import InputError
@@ -299,7 +299,7 @@ def test_batch_dependent_add_loss_is_refused():
 _WITHOUT_ONEDNN = """
 import numpy as np, keras, tensorflow as tf
 from dpaudit.dp import per_example_gradient_norms
-from dpaudit.dp._layers.conv2d import grouped_filter_gradient_available as _grouped_filter_gradient_available
+from dpaudit.dp.fastpath.conv2d import grouped_filter_gradient_available as _grouped_filter_gradient_available
 from dpaudit.training.models import build_model
 assert not _grouped_filter_gradient_available()
 model = build_model("cnn", input_shape=(28, 28, 1), num_classes=10, seed=0)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import keras
 
-from dpaudit.dp._layers.base import FallbackTerm, LayerTerm
-from dpaudit.dp._layers.conv2d import Conv2DTerm
-from dpaudit.dp._layers.dense import DenseTerm
-from dpaudit.dp._layers.embedding import EmbeddingTerm
+from dpaudit.dp.fastpath.base import FallbackTerm, LayerTerm
+from dpaudit.dp.fastpath.conv2d import Conv2DTerm
+from dpaudit.dp.fastpath.dense import DenseTerm
+from dpaudit.dp.fastpath.embedding import EmbeddingTerm
 
 __all__ = ["LayerTerm", "FallbackTerm", "register", "term_class", "registered"]
 

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dpaudit.dp._layers.base import LayerTerm, rows, static_prod
+from dpaudit.dp.fastpath.base import LayerTerm, rows, static_prod
 
 __all__ = ["Conv2DTerm", "grouped_filter_gradient_available"]
 

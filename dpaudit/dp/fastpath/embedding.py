@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dpaudit.dp._layers.base import LayerTerm, static_prod
+from dpaudit.dp.fastpath.base import LayerTerm, static_prod
 
 __all__ = ["EmbeddingTerm"]
 

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dpaudit.dp._layers.base import LayerTerm, rows, static_prod
+from dpaudit.dp.fastpath.base import LayerTerm, rows, static_prod
 
 __all__ = ["DenseTerm"]
 

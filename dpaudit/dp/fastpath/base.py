@@ -21,7 +21,7 @@ are its examples' rows.
 
 A layer kind is a `LayerTerm` subclass in its own module (`dense`, `conv2d`,
 `embedding`) that says which layers it takes, how to record them, and its kernel's
-norm and clipped-sum terms; `dpaudit.dp._layers` keeps the registry.
+norm and clipped-sum terms; `dpaudit.dp.fastpath` keeps the registry.
 """
 
 from __future__ import annotations
