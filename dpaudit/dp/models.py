@@ -158,16 +158,16 @@ class _DPTrainStep:
 
     def fit(self, *args: Any, **kwargs: Any):
         # A counter outside the traced step: the step adds the examples it gave weight 0
-        # because of a NaN loss or gradient; read once when fit returns.
-        counter = tf.Variable(0, dtype=tf.int64, trainable=False)
-        object.__setattr__(self, "_dp_nan_counter", counter)
-        self.train_function = None  # the step captures the counter when traced
-        try:
-            history = super().fit(*args, **kwargs)
-        finally:
-            object.__setattr__(self, "_dp_nan_counter", None)
-            self.train_function = None
-        skipped = int(counter.numpy())
+        # because of a NaN loss or gradient; read once when fit returns. Created once,
+        # so later fits reuse the traced step (retracing costs seconds).
+        counter = getattr(self, "_dp_nan_counter", None)
+        if counter is None:
+            counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+            object.__setattr__(self, "_dp_nan_counter", counter)
+            self.train_function = None  # a step traced before the counter did not count
+        start = int(counter.numpy())
+        history = super().fit(*args, **kwargs)
+        skipped = int(counter.numpy()) - start
         if history is not None:
             history.history["dp_nan_examples"] = [skipped]
         if skipped:

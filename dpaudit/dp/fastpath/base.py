@@ -126,7 +126,7 @@ class LayerTerm:
         mask = self._drop_units if units else self._drop
         if mask is None:
             return x
-        mask = tf.reshape(mask, tf.concat([[-1], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+        mask = tf.reshape(mask, [-1] + [1] * (len(x.shape) - 1))
         return tf.where(mask, tf.zeros_like(x), x)
 
     @property
