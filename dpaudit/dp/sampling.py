@@ -23,7 +23,7 @@ from dpaudit import validation
 from dpaudit.dp.models import _Runtime, dp_settings, is_private_model
 from dpaudit.dp.optimizers import is_dp_optimizer, plain_model_error
 from dpaudit.accounting import SAMPLINGS
-from dpaudit.accounting.plan import DPTrainingPlan
+from dpaudit.dp.planning import DPTrainingPlan, settings_of_plan
 from dpaudit.errors import InputError
 
 __all__ = ["SAMPLINGS", "poisson_batches", "shuffle_batches", "fit_private",
@@ -147,7 +147,8 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int | None = 
                          f"and {y.shape}")
     n = len(x)
     if plan is not None:
-        batch_size, epochs, sampling = _from_plan(plan, model, n, batch_size, epochs, sampling)
+        batch_size, epochs, sampling = settings_of_plan(plan, model, n, batch_size, epochs,
+                                                        sampling)
     sampling = "poisson" if sampling is None else sampling
     if sampling not in SAMPLINGS:
         raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
@@ -215,36 +216,6 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int | None = 
     logger.info("fit_private: %d steps of %s sampling (N=%d, B=%d)", counter.total, sampling,
                 n, batch_size)
     return history
-
-
-def _from_plan(plan: Any, model: keras.Model, n: int, batch_size: Any, epochs: Any,
-               sampling: Any) -> tuple[int, int, str]:
-    """batch_size, epochs and sampling of a plan, checked against the data and model."""
-    if not isinstance(plan, DPTrainingPlan):
-        raise InputError(f"plan must be a dpaudit.accounting.DPTrainingPlan, got "
-                         f"{type(plan).__name__}")
-    given = dict(batch_size=batch_size, epochs=epochs, sampling=sampling)
-    if any(v is not None for v in given.values()):
-        raise InputError("give either a plan or batch_size/epochs/sampling, not both (got "
-                         + ", ".join(k for k, v in given.items() if v is not None) + ")")
-    if plan.dataset_size != n:
-        raise InputError(f"plan.dataset_size is {plan.dataset_size} but x has {n} examples")
-    per_epoch = plan.steps_per_epoch
-    if plan.steps == 0 or plan.steps % per_epoch:
-        raise InputError(f"plan.steps must be a positive multiple of ceil(N / B) = {per_epoch} "
-                         f"(fit_private runs whole epochs), got {plan.steps}; build it with "
-                         "DPTrainingPlan.for_epochs")
-    settings = dp_settings(model) if is_private_model(model) else None
-    if settings is not None:
-        ran = dict(noise_multiplier=settings.noise_multiplier,
-                   num_microbatches=settings.num_microbatches)
-        if plan.l2_norm_clip is not None:
-            ran["l2_norm_clip"] = settings.l2_norm_clip
-        for name, value in ran.items():
-            if getattr(plan, name) != value:
-                raise InputError(f"plan.{name} is {getattr(plan, name)} but the model trains "
-                                 f"with {name}={value}: what runs must be what is priced")
-    return plan.batch_size, plan.steps // per_epoch, plan.sampling
 
 
 def _skip_empty_batches(model: keras.Model) -> None:
