@@ -1,7 +1,11 @@
 """AuditResult: the results contract (results.json), with load/save and a table view.
 
 No TensorFlow here: the report and the gate read results through this module only.
-NaN and infinities are written as JSON `null` (strict JSON) and read back as NaN.
+NaN and infinities are written as JSON `null` (strict JSON) and read back as NaN, with one
+exception: an arm's theoretical epsilon (`privacy.epsilon_rdp`, `privacy.epsilon_pld` and
+the entries of `privacy.epsilon_per_epoch`) that is +infinity (DP-SGD without noise: a DP
+arm with no guarantee) is written as the string ``"inf"`` and read back as ``math.inf``,
+so it stays distinct from ``null`` ("not computed" / no DP claim).
 
 Schema history:
   1 - first version. Later optional fields (old files load without them):
@@ -206,7 +210,15 @@ class AuditResult:
         return dataclasses.replace(self, verdict=verdict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        raw = dataclasses.asdict(self)
+        for arm in raw["arms"]:
+            privacy = arm.get("privacy")
+            if privacy:
+                for key in ("epsilon_rdp", "epsilon_pld"):
+                    privacy[key] = _epsilon_out(privacy[key])
+                privacy["epsilon_per_epoch"] = [_epsilon_out(e)
+                                                for e in privacy["epsilon_per_epoch"]]
+        return _jsonable(raw)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False, sort_keys=False) + "\n"
@@ -289,6 +301,25 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+# The contract's spelling of an infinite theoretical epsilon (see the module docstring).
+INFINITE_EPSILON = "inf"
+
+
+def _epsilon_out(value: Any) -> Any:
+    if isinstance(value, float) and value == math.inf:
+        return INFINITE_EPSILON
+    return value
+
+
+def _epsilon_in(value: Any) -> float | None:
+    if value == INFINITE_EPSILON:
+        return math.inf
+    if isinstance(value, str):
+        raise ValueError(f"an epsilon must be a number, {INFINITE_EPSILON!r} or null, "
+                         f"got {value!r}")
+    return None if value is None else float(value)
+
+
 def _attack_from_dict(raw: Mapping[str, Any]) -> AttackSummary:
     ci = raw.get("auc_ci") or (None, None)
     return AttackSummary(
@@ -333,10 +364,11 @@ def _arm_from_dict(raw: Mapping[str, Any]) -> ArmResult:
             epochs=_float(privacy.get("epochs")),
             dataset_size=int(privacy.get("dataset_size") or 0),
             delta=_opt_float(privacy.get("delta")),
-            epsilon_rdp=_opt_float(privacy.get("epsilon_rdp")),
-            epsilon_pld=_opt_float(privacy.get("epsilon_pld")),
+            epsilon_rdp=_epsilon_in(privacy.get("epsilon_rdp")),
+            epsilon_pld=_epsilon_in(privacy.get("epsilon_pld")),
             accounting_note=str(privacy.get("accounting_note") or ""),
-            epsilon_per_epoch=tuple(_float(x) for x in privacy.get("epsilon_per_epoch") or ()),
+            epsilon_per_epoch=tuple(math.nan if (e := _epsilon_in(x)) is None else e
+                                    for x in privacy.get("epsilon_per_epoch") or ()),
             epsilon_per_epoch_accountant=str(privacy.get("epsilon_per_epoch_accountant") or ""),
             epsilon_delta_curve={k: [_float(x) for x in v] for k, v in
                                  (privacy.get("epsilon_delta_curve") or {}).items()},

@@ -1,8 +1,14 @@
-"""Privacy accounting for DP-SGD via dp-accounting: epsilon (RDP and PLD), noise
-calibration and a readable privacy statement. No TensorFlow.
+"""Privacy accounting for DP-SGD via dp-accounting: the training plan, epsilon (RDP and
+PLD), noise calibration and a readable privacy statement. No TensorFlow.
 
-The names load on first use (dp-accounting takes about a second to import), so code that
-only needs `SAMPLINGS` or the training plan stays fast to start.
+* `plan`: `DPTrainingPlan`, the one definition of a run (what `fit_private` runs and
+  the event the accountant prices), and the step conventions.
+* `pricing`: the epsilon of a plan (`plan_epsilon`, `compute_epsilon`, per epoch).
+* `statement`: `PrivacyStatement`, both accountants' figures and what was assumed.
+* `calibration`: `calibrate_noise`, the noise for a target epsilon.
+
+The pricing names load on first use (dp-accounting takes about a second to import), so
+code that only needs `SAMPLINGS` or the training plan stays fast to start.
 """
 
 from __future__ import annotations
@@ -11,14 +17,19 @@ import importlib
 import logging
 from typing import Any
 
-from dpaudit.accounting.plan import SAMPLINGS
+from dpaudit.accounting.plan import SAMPLINGS, DPTrainingPlan, dp_sgd_steps, steps_per_epoch
 
-_LAZY = {name: "dpaudit.accounting.pricing" for name in (
-    "ACCOUNTANTS", "PrivacyStatement", "calibrate_noise", "compute_epsilon", "dp_sgd_privacy",
-    "dp_sgd_steps", "effective_noise_multiplier", "epsilon_per_epoch", "privacy_info",
-    "steps_per_epoch")}
+_LAZY = {
+    **{name: "dpaudit.accounting.pricing" for name in (
+        "ACCOUNTANTS", "Accountant", "Sampling", "compute_epsilon",
+        "effective_noise_multiplier", "epsilon_curve", "epsilon_per_epoch", "epsilons_after_steps",
+        "plan_epsilon")},
+    **{name: "dpaudit.accounting.statement" for name in (
+        "PrivacyStatement", "dp_sgd_privacy", "privacy_info", "statement_of_plan")},
+    "calibrate_noise": "dpaudit.accounting.calibration",
+}
 
-__all__ = ["SAMPLINGS", *_LAZY]
+__all__ = ["SAMPLINGS", "DPTrainingPlan", "dp_sgd_steps", "steps_per_epoch", *_LAZY]
 
 
 class _DroppedRdpOrders(logging.Filter):

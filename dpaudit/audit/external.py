@@ -55,6 +55,8 @@ def load_keras_model(path: str | Path):
     path = check_model_file(path)
     import keras
 
+    import dpaudit.dp  # noqa: F401 - registers DPModel/DPSequential so DP models load
+
     try:
         with warnings.catch_warnings():
             # Keras-2 .h5 files (e.g. the Syft-Keras tutorial's) declare `input_shape`

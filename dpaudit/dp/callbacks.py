@@ -62,8 +62,11 @@ class EpsilonCallback(keras.callbacks.Callback):
                             noise_multiplier=noise_multiplier, delta=delta,
                             sampling=sampling, num_microbatches=num_microbatches,
                             accountant=accountant)
-        # Validate now, at construction, not one epoch into training.
-        accounting.compute_epsilon(steps=0, **self._kwargs)
+        # Validate now, at construction, not one epoch into training; the curve of this
+        # run is evaluated once and priced incrementally at each epoch end.
+        plan = accounting.DPTrainingPlan(
+            steps=0, **{k: v for k, v in self._kwargs.items() if k != "accountant"})
+        self._epsilon_after = accounting.epsilon_curve(plan, accountant)
         self.epsilons: list[float] = []
         self.steps: list[int] = []
         self._total_steps = 0
@@ -86,7 +89,7 @@ class EpsilonCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._total_steps += self._epoch_steps
         self._epoch_steps = 0
-        epsilon = accounting.compute_epsilon(steps=self._total_steps, **self._kwargs)
+        epsilon = self._epsilon_after(self._total_steps)
         self.epsilons.append(epsilon)
         self.steps.append(self._total_steps)
         if logs is not None:

@@ -1,12 +1,19 @@
 """Exact per-example (or per-microbatch) gradient clipping for Keras models.
 
-One forward pass records, for each trainable Dense, Conv2D and Embedding layer, its
-input and pre-activation output; one backward pass of the summed loss gives each
+One forward pass records, for each trainable layer of a registered fast-path kind
+(Dense, Conv2D, Embedding: `dpaudit.dp.fastpath`), its input and pre-activation output; one backward pass of the summed loss gives each
 example's output gradient (the loss is a sum of per-example terms and examples do not
 interact, so d(sum L)/dz_i = dL_i/dz_i). Per-example gradient norms and the clipped
 sum then follow without materialising a batch of gradients (book-keeping clipping,
-Bu et al. 2023, see `dpaudit.dp._ghost`). Variables of any other layer get exact
-per-example gradients from a vectorised Jacobian (slower, still correct).
+Bu et al. 2023, see `dpaudit.dp.fastpath.base`). Variables of any other layer, and
+variables another layer also reads (tied weights, e.g. an embedding reused as the output
+projection), get exact per-example gradients from a vectorised Jacobian (slower, still
+correct: the fast path sees only the gradient through the owning layer's call).
+
+An example whose loss or gradient norm is NaN gets weight 0 in the clipped sum (as
+jax_privacy's clipping does): otherwise its NaN would turn the whole noised update NaN
+and reveal that it was in the batch. `ClippedSum.num_nan` counts them; the DP train step
+warns. Infinite norms already get weight 0 from the clip factor C / max(n, C).
 
 BatchNormalization in training mode mixes examples, so per-example gradients (and the
 DP guarantee) are undefined: it is refused. Activity regularizers and `add_loss`
@@ -25,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from dpaudit.dp import _recording, mechanism
-from dpaudit.dp._ghost import FallbackTerm, layer_term
+from dpaudit.dp.fastpath import FallbackTerm, term_class
 from dpaudit.dp._losses import per_example_loss
 from dpaudit.errors import InputError
 
@@ -40,14 +47,47 @@ class _Plan:
     has_regularizers: bool
 
 
-def _layer_variables(layer, kind: str) -> tuple:
-    if kind == _recording.EMBEDDING:
-        return layer.embeddings, None
-    return layer.kernel, layer.bias
+def shared_layers(model: keras.Model) -> set[int]:
+    """ids of layers whose variables some other layer may read (tied weights).
+
+    Keras tracks what a layer holds: a layer kept as an attribute of another layer (a
+    tied output projection holding the embedding layer) is a sublayer of both its
+    model and that layer, and a variable kept as an attribute is among the holder's own
+    variables. Either way the owner's recorded calls are not the only reads.
+    """
+    parents: dict[int, int] = {}
+    owners: dict[int, set[int]] = {}
+    layers = list(model._flatten_layers(include_self=True, recursive=True))
+    for layer in layers:
+        for sub in getattr(layer, "_layers", ()):
+            parents[id(sub)] = parents.get(id(sub), 0) + 1
+        for v in (*getattr(layer, "_trainable_variables", ()),
+                  *getattr(layer, "_non_trainable_variables", ())):
+            owners.setdefault(id(v), set()).add(id(layer))
+    shared = {i for i, n in parents.items() if n > 1}
+    for layer in layers:
+        if any(len(owners[id(v)]) > 1 for v in getattr(layer, "_trainable_variables", ())):
+            shared.add(id(layer))
+    return shared
+
+
+def _check_dtypes(model: keras.Model) -> None:
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        policy = getattr(layer, "dtype_policy", None)
+        compute = getattr(policy, "compute_dtype", None)
+        if compute in ("float16", "bfloat16") or (
+                compute is not None and compute != getattr(policy, "variable_dtype", compute)):
+            raise InputError(
+                f"layer {layer.name!r} computes in {compute} (dtype policy "
+                f"{getattr(policy, 'name', policy)!r}): mixed precision is not supported by "
+                "dpaudit's DP-SGD (per-example norms and the noise would be computed in low "
+                "precision); build the model under keras.mixed_precision.set_dtype_policy("
+                "'float32')")
 
 
 def _plan(model: keras.Model) -> _Plan:
     layers = list(model._flatten_layers(include_self=False, recursive=True))
+    _check_dtypes(model)
     for layer in layers:
         if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
             raise InputError(
@@ -61,11 +101,12 @@ def _plan(model: keras.Model) -> _Plan:
     variables = tuple(model.trainable_variables)
     trainable = {id(v) for v in variables}
     fast, covered = [], set()
+    tied = shared_layers(model)
     for layer in layers:
-        kind = _recording.fast_path_kind(layer)
-        if kind is None:
+        kind = term_class(layer)
+        if kind is None or id(layer) in tied:
             continue
-        kernel, bias = _layer_variables(layer, kind)
+        kernel, bias = kind.variables(layer)
         k_on, b_on = id(kernel) in trainable, bias is not None and id(bias) in trainable
         if k_on or b_on:
             fast.append((layer, kind, k_on, b_on))
@@ -87,6 +128,8 @@ class ClippedSum:
       losses: (batch,) per-example losses.
       y_pred: the model's outputs.
       regularization_gradients: gradients of the weight-regularization losses, or None.
+      num_nan: examples (or microbatches) given weight 0 because their loss or gradient
+        norm was NaN (int32 scalar).
     """
 
     sums: list | None
@@ -95,6 +138,7 @@ class ClippedSum:
     losses: tf.Tensor
     y_pred: Any
     regularization_gradients: list | None
+    num_nan: tf.Tensor
 
 
 def clipped_gradient_sum(model: keras.Model, x: Any, y: Any, loss_fn: Any, *,
@@ -144,11 +188,22 @@ def _empty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sampl
     sums = (None if l2_norm_clip is None
             else [tf.zeros(v.shape, dtype) for v in plan.variables])
     return ClippedSum(sums, tf.zeros([0], dtype), tf.constant(0, tf.int32),
-                      tf.zeros([0], dtype), y_pred, reg_grads)
+                      tf.zeros([0], dtype), y_pred, reg_grads, tf.constant(0, tf.int32))
 
 
 def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sample_weight,
                   training) -> ClippedSum:
+    if num_microbatches is not None and not tf.executing_eagerly():
+        # The inputs, hence every later reshape into microbatches, depend on this
+        # check, so graph mode reports the rule rather than a reshape error.
+        divides = tf.debugging.assert_equal(
+            tf.shape(tf.nest.flatten(x)[0])[0] % num_microbatches, 0, message=(
+                f"num_microbatches={num_microbatches} must divide the batch size (a "
+                "partial last batch of an epoch, N not a multiple of batch_size, breaks it "
+                "too): choose a batch size that divides N, drop the remainder, or use "
+                "num_microbatches=None"))
+        with tf.control_dependencies([divides]):
+            x = tf.nest.map_structure(tf.identity, x)
     persistent = bool(plan.fallback) or plan.has_regularizers
     fast_layers = [(layer, kind) for layer, kind, _, _ in plan.fast]
     with _recording.recording(fast_layers) as sinks:
@@ -171,8 +226,6 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
         if static is not None and static % m:
             raise InputError(f"num_microbatches={m} must divide the batch size, "
                              f"got batch size {static}")
-        tf.debugging.assert_equal(batch % m, 0, message=(
-            f"num_microbatches={m} must divide the batch size"))
         num_units = tf.constant(m, tf.int32)
         examples_per_unit = tf.cast(batch // m, losses.dtype)
     else:
@@ -185,8 +238,8 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
         if not sink:  # layer not used in this forward pass: zero gradient
             terms.append(None)
             continue
-        terms.append(layer_term(kind, layer, sink, z_grads[start:start + len(sink)],
-                                num_groups=m, kernel_trainable=k_on, bias_trainable=b_on))
+        terms.append(kind(layer, sink, z_grads[start:start + len(sink)],
+                          num_groups=m, kernel_trainable=k_on, bias_trainable=b_on))
         start += len(sink)
     fallback = None
     if plan.fallback:
@@ -212,9 +265,24 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
     if m is not None:
         norms = norms / examples_per_unit  # norm of the microbatch MEAN gradient
 
+    # A NaN loss or gradient gets weight 0, and its rows are zeroed (0 * NaN is NaN).
+    bad_examples = tf.math.is_nan(losses)
+    if m is not None:
+        bad_units = tf.reduce_any(tf.reshape(bad_examples, [m, -1]), axis=1)
+    else:
+        bad_units = bad_examples
+    bad_units = tf.logical_or(bad_units, tf.math.is_nan(norms))
+    if m is not None:
+        bad_examples = tf.repeat(bad_units, batch // m)
+    else:
+        bad_examples = bad_units
+    num_nan = tf.reduce_sum(tf.cast(bad_units, tf.int32))
+
     sums = None
     if l2_norm_clip is not None:
-        weights = mechanism.clip_factors(norms, l2_norm_clip)
+        weights = tf.where(bad_units, tf.zeros_like(norms),
+                           mechanism.clip_factors(tf.where(bad_units, tf.zeros_like(norms),
+                                                           norms), l2_norm_clip))
         if m is not None:
             weights = weights / examples_per_unit  # the microbatch MEAN is what was clipped
             example_weights = tf.repeat(weights, batch // m)
@@ -224,16 +292,18 @@ def _nonempty_sum(model, plan, x, y, loss_fn, l2_norm_clip, num_microbatches, sa
         for (layer, kind, k_on, b_on), term in zip(plan.fast, terms):
             if term is None:
                 continue
-            kernel, bias = _layer_variables(layer, kind)
+            kernel, bias = kind.variables(layer)
             owned = [v for v, on in ((kernel, k_on), (bias, b_on)) if on]
+            term.drop(bad_examples, bad_units)
             sums_of_layer = term.clipped_sums(weights, example_weights)
             by_var.update(zip((id(v) for v in owned), sums_of_layer))
         if fallback is not None:
+            fallback.drop(bad_units)
             by_var.update(zip((id(v) for v in plan.fallback),
                               fallback.clipped_sums(weights, example_weights)))
         sums = [by_var[id(v)] if id(v) in by_var else tf.zeros(v.shape, losses.dtype)
                 for v in plan.variables]
-    return ClippedSum(sums, norms, num_units, losses, y_pred, reg_grads)
+    return ClippedSum(sums, norms, num_units, losses, y_pred, reg_grads, num_nan)
 
 
 def per_example_gradient_norms(model: keras.Model, loss_fn: Any, x: Any, y: Any, *,
@@ -259,9 +329,9 @@ def per_example_gradient_norms(model: keras.Model, loss_fn: Any, x: Any, y: Any,
         >>> norms.shape
         (5,)
     """
-    from dpaudit.dp import _validation
+    from dpaudit import validation
 
-    batch_size = _validation.check_positive_int(batch_size, "batch_size")
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
     fn = per_example_loss(loss_fn, where="loss_fn")
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):

@@ -15,7 +15,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from dpaudit.dp import _validation, mechanism
+from dpaudit import validation
+from dpaudit.dp import mechanism
 from dpaudit.dp._losses import per_example_loss
 from dpaudit.dp.clipping import clipped_gradient_sum
 from dpaudit.errors import InputError
@@ -31,6 +32,7 @@ class PrivateGradients:
     losses: tf.Tensor
     y_pred: Any
     norms: tf.Tensor
+    num_nan: tf.Tensor  # units given weight 0 for a NaN loss or gradient (int32 scalar)
 
 
 def _seed_tensor(seed: Any) -> tf.Tensor:
@@ -41,7 +43,7 @@ def _seed_tensor(seed: Any) -> tf.Tensor:
         # Inside tf.function a Python draw would be frozen into the graph: draw per call.
         return tf.random.uniform([2], minval=0, maxval=tf.int64.max, dtype=tf.int64)
     if isinstance(seed, int) and not isinstance(seed, bool):
-        _validation.check_seed(seed)
+        validation.check_seed(seed)
         return tf.constant([seed, 0], tf.int64)
     seed = tf.cast(seed, tf.int64)
     if seed.shape != (2,):
@@ -73,7 +75,8 @@ def private_gradients(model: keras.Model, x: Any, y: Any, loss_fn: Any, *, l2_no
     if clipped.regularization_gradients is not None:
         # Weight regularizers do not read data, so they need no clipping or noise.
         grads = [g + r for g, r in zip(grads, clipped.regularization_gradients)]
-    return PrivateGradients(grads, clipped.losses, clipped.y_pred, clipped.norms)
+    return PrivateGradients(grads, clipped.losses, clipped.y_pred, clipped.norms,
+                            clipped.num_nan)
 
 
 def dp_gradients(model: keras.Model, loss_fn: Any, x: Any, y: Any, *, l2_norm_clip: float,
@@ -112,11 +115,11 @@ def dp_gradients(model: keras.Model, loss_fn: Any, x: Any, y: Any, *, l2_norm_cl
         ...                      xb, yb, l2_norm_clip=1.0, noise_multiplier=1.1, seed=0)
         >>> _ = keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
     """
-    l2_norm_clip = _validation.check_clip(l2_norm_clip)
-    noise_multiplier = _validation.check_noise(noise_multiplier)
-    num_microbatches = _validation.check_microbatches(num_microbatches)
+    l2_norm_clip = validation.check_clip(l2_norm_clip)
+    noise_multiplier = validation.check_noise(noise_multiplier)
+    num_microbatches = validation.check_microbatches(num_microbatches)
     if denominator is not None and not isinstance(denominator, tf.Tensor):
-        denominator = _validation.check_clip(denominator, "denominator")
+        denominator = validation.check_clip(denominator, "denominator")
     fn = per_example_loss(loss_fn, where="loss_fn")
     return private_gradients(model, x, y, fn, l2_norm_clip=l2_norm_clip,
                              noise_multiplier=noise_multiplier,

@@ -23,16 +23,20 @@ from typing import Any
 
 import keras
 
-from dpaudit.dp import _validation
+from dpaudit import validation
 from dpaudit.errors import InputError
 
 __all__ = ["DPKerasSGDOptimizer", "DPKerasAdamOptimizer", "DPKerasAdagradOptimizer",
-           "is_dp_optimizer"]
+           "VectorizedDPKerasSGDOptimizer", "VectorizedDPKerasAdamOptimizer",
+           "VectorizedDPKerasAdagradOptimizer", "is_dp_optimizer"]
 
 _FIX = ("Wrap the model with dpaudit.dp.make_private(model), or build it as "
         "dpaudit.dp.DPSequential / dpaudit.dp.DPModel, then compile and fit it. In a custom "
-        "training loop, compute gradients with dpaudit.dp.dp_gradients(...) and apply them "
-        "with a plain Keras optimizer.")
+        "training loop, either call opt.minimize(vector_loss, var_list, tape=tape) with a "
+        "per-example loss computed under the tape (TF Privacy's recipe), or compute "
+        "grads = dpaudit.dp.dp_gradients(model, loss_fn, x, y, l2_norm_clip=...,"
+        " noise_multiplier=..., seed=...) and apply them with a PLAIN optimizer: "
+        "keras.optimizers.SGD(...).apply_gradients(zip(grads, model.trainable_variables)).")
 
 
 class _DPOptimizerMixin:
@@ -41,10 +45,10 @@ class _DPOptimizerMixin:
     def __init__(self, *, l2_norm_clip: float, noise_multiplier: float,
                  num_microbatches: int | None = None, noise_seed: int | None = None,
                  **kwargs: Any):
-        l2_norm_clip = _validation.check_clip(l2_norm_clip)
-        noise_multiplier = _validation.check_noise(noise_multiplier)
-        num_microbatches = _validation.check_microbatches(num_microbatches)
-        noise_seed = _validation.check_seed(noise_seed, "noise_seed")
+        l2_norm_clip = validation.check_clip(l2_norm_clip)
+        noise_multiplier = validation.check_noise(noise_multiplier)
+        num_microbatches = validation.check_microbatches(num_microbatches)
+        noise_seed = validation.check_seed(noise_seed, "noise_seed")
         if kwargs.get("gradient_accumulation_steps") not in (None, 1):
             # Accumulating noised steps changes the noise per update and the accounting.
             raise InputError("gradient_accumulation_steps is not supported by DP optimizers, "
@@ -72,6 +76,36 @@ class _DPOptimizerMixin:
             raise plain_model_error(self)
         return super().apply(grads, trainable_variables)
 
+    def minimize(self, loss: Any, var_list: Any, tape: Any = None) -> None:
+        """One DP-SGD step from a VECTOR loss, with TF Privacy's meaning.
+
+        ``loss`` holds one loss per example, computed under ``tape``. It is split into
+        ``num_microbatches`` contiguous microbatches (None: one per example) whose mean
+        losses are differentiated one by one (a vectorised Jacobian), each microbatch
+        gradient is clipped to ``l2_norm_clip``, Gaussian noise of standard deviation
+        ``noise_multiplier * l2_norm_clip`` is added to their sum, and the sum divided
+        by the number of microbatches is applied (Abadi et al., CCS 2016). The noise is
+        stateless, seeded by ``(noise_seed, iterations)``.
+
+        Example:
+            >>> with tf.GradientTape() as tape:
+            ...     vector_loss = keras.losses.sparse_categorical_crossentropy(
+            ...         y, model(x, training=True))
+            >>> opt.minimize(vector_loss, model.trainable_variables, tape=tape)
+        """
+        from dpaudit.dp.tape_step import tape_gradients
+
+        if tape is None or callable(loss):
+            raise InputError(
+                f"{type(self).__name__}.minimize needs the per-example (vector) loss and "
+                "the GradientTape it was computed under: opt.minimize(vector_loss, "
+                "var_list, tape=tape). Or compute grads = dpaudit.dp.dp_gradients(model, "
+                "loss_fn, x, y, l2_norm_clip=..., noise_multiplier=..., seed=...) and apply "
+                "them with a plain Keras optimizer.")
+        variables = list(var_list() if callable(var_list) else var_list)
+        grads = tape_gradients(self, loss, variables, tape)
+        apply_private(self, grads, variables)
+
     @contextlib.contextmanager
     def _private_updates(self):
         """Lets the DP train step (and only it) apply its clipped, noised gradients."""
@@ -91,9 +125,11 @@ def is_dp_optimizer(optimizer: object) -> bool:
 def plain_model_error(optimizer: object) -> InputError:
     """The error for a DP optimizer asked to apply gradients outside a DP step."""
     return InputError(
-        f"{type(optimizer).__name__} received gradients that were not clipped or noised "
-        "(a plain keras.Model train step, or apply_gradients in a custom loop), so "
-        "training would not be differentially private. " + _FIX)
+        f"{type(optimizer).__name__} was asked to apply gradients outside a DP step (a "
+        "plain keras.Model train step, or apply_gradients in a custom loop); it cannot tell "
+        "whether they were clipped and noised, so it refuses rather than risk training "
+        "without privacy. A DP optimizer clips and noises itself, so gradients from "
+        "dp_gradients (already private) go to a plain optimizer. " + _FIX)
 
 
 def apply_private(optimizer: _DPOptimizerMixin, grads: list, variables: list) -> None:
@@ -140,3 +176,10 @@ class DPKerasAdamOptimizer(_DPOptimizerMixin, keras.optimizers.Adam):
 @keras.saving.register_keras_serializable(package="dpaudit")
 class DPKerasAdagradOptimizer(_DPOptimizerMixin, keras.optimizers.Adagrad):
     __doc__ = _DOC.format(base="keras.optimizers.Adagrad", name="DPKerasAdagradOptimizer")
+
+
+# TF Privacy's vectorised optimizers (named in its how-to) are the same thing here:
+# every dpaudit DP optimizer computes per-example gradients vectorised.
+VectorizedDPKerasSGDOptimizer = DPKerasSGDOptimizer
+VectorizedDPKerasAdamOptimizer = DPKerasAdamOptimizer
+VectorizedDPKerasAdagradOptimizer = DPKerasAdagradOptimizer

@@ -26,10 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dpaudit.dp import _validation
-from dpaudit.dp.models import _Runtime, is_private_model
+from dpaudit import validation
+from dpaudit.dp.models import _Runtime, dp_settings, is_private_model
 from dpaudit.dp.optimizers import is_dp_optimizer, plain_model_error
 from dpaudit.accounting import SAMPLINGS
+from dpaudit.dp.planning import DPTrainingPlan, settings_of_plan
 from dpaudit.errors import InputError
 
 __all__ = ["SAMPLINGS", "poisson_batches", "shuffle_batches", "index_batches", "fit_private",
@@ -177,9 +178,10 @@ def _seeds(seed: int | None) -> tuple[tuple[int, int], int | None]:
     return (int(sampling_words[0]), int(sampling_words[1])), (int(hi) << 30) ^ int(lo)
 
 
-def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: int,
-                sampling: str = "poisson", seed: int | None,
-                callbacks: list | None = None, verbose: int = 0) -> keras.callbacks.History:
+def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int | None = None,
+                epochs: int | None = None, sampling: str | None = None, seed: int | None,
+                plan: DPTrainingPlan | None = None, callbacks: list | None = None,
+                verbose: int = 0) -> keras.callbacks.History:
     """Trains a compiled model with Poisson-sampled (or shuffled) batches.
 
     Works for a DP model (`DPModel`/`DPSequential`/`make_private`, compiled with a DP
@@ -199,7 +201,11 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
       x, y: training examples and labels (numpy arrays, same length N).
       batch_size: B (expected batch size for Poisson), 1 <= B <= N.
       epochs: number of epochs.
-      sampling: "poisson" or "shuffle".
+      sampling: "poisson" (default) or "shuffle".
+      plan: a `dpaudit.accounting.DPTrainingPlan` to run instead of batch_size, epochs
+        and sampling: its dataset size must be len(x), its steps whole epochs, and a DP
+        model's noise multiplier, clip and microbatches must be the plan's, so what
+        runs is what ``dpaudit.accounting.plan_epsilon(plan)`` prices.
       seed: seeds the batch sampling and, for a DP model, its noise (overriding the
         optimizer's noise_seed). None: unpredictable.
       callbacks: Keras callbacks (e.g. `dpaudit.dp.callbacks.EpsilonCallback`).
@@ -225,16 +231,22 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
     """
     if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
         raise InputError("fit_private needs a compiled keras.Model (call model.compile first)")
-    if sampling not in SAMPLINGS:
-        raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == 0 or len(x) != len(y):
         raise InputError(f"x and y must be arrays of the same length, got shapes {x.shape} "
                          f"and {y.shape}")
     n = len(x)
-    batch_size = _validation.check_positive_int(batch_size, "batch_size")
-    epochs = _validation.check_positive_int(epochs, "epochs")
-    seed = _validation.check_seed(seed)
+    if plan is not None:
+        batch_size, epochs, sampling = settings_of_plan(plan, model, n, batch_size, epochs,
+                                                        sampling)
+    sampling = "poisson" if sampling is None else sampling
+    if sampling not in SAMPLINGS:
+        raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+    if batch_size is None or epochs is None:
+        raise InputError("fit_private needs batch_size and epochs, or a plan")
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
+    epochs = validation.check_positive_int(epochs, "epochs")
+    seed = validation.check_seed(seed)
     if n == 0:
         raise InputError("fit_private needs at least one training example, got 0")
     if batch_size > n:
@@ -245,13 +257,17 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int, epochs: 
     if is_dp_optimizer(opt) and not private:
         raise plain_model_error(opt)
     runtime = None
-    if private and is_dp_optimizer(opt):
-        runtime = _runtime(opt.num_microbatches, n, batch_size, sampling)
+    settings = dp_settings(model) if private else None
+    if settings is not None:
+        runtime = _runtime(settings.num_microbatches, n, batch_size, sampling)
 
     start = int(opt.iterations)
     key, noise_seed = _seeds(seed)
-    if private and is_dp_optimizer(opt) and noise_seed is not None:
-        opt.noise_seed = noise_seed
+    if settings is not None and noise_seed is not None:
+        if settings.source is opt:
+            opt.noise_seed = noise_seed
+        else:
+            model._dp_params["noise_seed"] = noise_seed
     steps = steps_per_epoch(n, batch_size)
     # Shuffle streams are indexed by epoch: the number of whole epochs already run.
     first = start if sampling == "poisson" else -(-start // steps)
@@ -311,10 +327,10 @@ def _runtime(num_microbatches: int | None, n: int, batch_size: int, sampling: st
                 f"sampling='shuffle'")
         return _Runtime(denominator=float(batch_size), per_example=True)
     if num_microbatches is not None:
-        _validation.check_microbatches_divide(batch_size, num_microbatches, "batch_size")
+        validation.check_microbatches_divide(batch_size, num_microbatches, "batch_size")
         last = n % batch_size
         if last:
-            _validation.check_microbatches_divide(
+            validation.check_microbatches_divide(
                 last, num_microbatches,
                 f"last batch (dataset size {n} = {n // batch_size} x {batch_size} + {last})")
     return _Runtime()

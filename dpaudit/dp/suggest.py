@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from dpaudit.dp import _validation
+from dpaudit import validation
 from dpaudit.dp.clipping import per_example_gradient_norms
 from dpaudit.errors import InputError
 
@@ -92,7 +92,7 @@ def suggest_clip(model: keras.Model, x: Any, y: Any, *, loss_fn: Any = None,
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 1:
             raise InputError(f"quantiles must be numbers in [0, 1], got {q!r}")
         qs.append(float(q))
-    batch_size = _validation.check_positive_int(batch_size, "batch_size")
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
     if len(x) == 0:
         raise InputError("suggest_clip needs at least one example, got 0")
     norms = per_example_gradient_norms(model, loss_fn, x, y, batch_size=batch_size)

@@ -12,7 +12,8 @@ import keras
 import tensorflow as tf
 
 from dpaudit.dp import dp_gradients, per_example_gradient_norms
-from dpaudit.dp import _ghost
+from dpaudit.dp.fastpath import base as _layers_base
+from dpaudit.dp.fastpath import conv2d as _layers_conv2d
 from dpaudit.dp._losses import per_example_loss
 from dpaudit.dp.clipping import clipped_gradient_sum
 from dpaudit.errors import InputError
@@ -122,10 +123,51 @@ MODELS = {
     "dense3d_ghost": (_dense_ghost, (2, 6)),
     "embedding_single_id": (_embedding_single, ("ids", 1)),
     "embedding_dense3d_fallback": (_sequence, ("ids", 5)),
+    "tied_embedding_output": (lambda: _tied_embedding(), ("ids", 5)),
+    "tied_autoencoder": (lambda: _tied_autoencoder(), (7,)),
     "shared_layer": (_shared, (5,)),
     "subclassed_layer_fallback": (_subclassed_layer, (7,)),
     "frozen_bias": (_frozen_bias, (7,)),
 }
+
+
+class _TiedOutput(keras.layers.Layer):
+    """Output projection that reads the embedding table (tied weights)."""
+
+    def __init__(self, embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+
+    def call(self, h):
+        return keras.ops.softmax(keras.ops.matmul(h, keras.ops.transpose(
+            self.embedding.embeddings)))
+
+
+class _DenseTranspose(keras.layers.Layer):
+    """Decoder that reads the encoder's kernel (a tied autoencoder)."""
+
+    def __init__(self, dense, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = dense
+
+    def call(self, h):
+        return keras.ops.matmul(h, keras.ops.transpose(self.dense.kernel))
+
+
+def _tied_embedding():
+    # Issue 13 item 1: the fast path saw only the lookup's gradient of the shared table.
+    inputs = keras.Input((5,), dtype="int32")
+    embedding = keras.layers.Embedding(6, 4)
+    h = keras.layers.GlobalAveragePooling1D()(embedding(inputs))
+    h = keras.layers.Dense(4, activation="tanh")(h)
+    return keras.Model(inputs, _TiedOutput(embedding)(h))
+
+
+def _tied_autoencoder():
+    inputs = keras.Input((7,))
+    encoder = keras.layers.Dense(4, activation="tanh")
+    decoded = _DenseTranspose(encoder)(encoder(inputs))
+    return keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(decoded))
 
 
 def _data(shape, n=6, seed=0):
@@ -171,7 +213,7 @@ def test_clipped_sum_equals_naive_loop(name, num_microbatches):
 @pytest.mark.parametrize("name", ["dense", "dense3d_ghost", "embedding_dense3d_fallback"])
 def test_microbatch_gram_branch_equals_naive_loop(name, monkeypatch):
     # Large layers take the Gram-matrix branch for microbatches; force it on small ones.
-    monkeypatch.setattr(_ghost, "_MAX_MATERIALISED", 0)
+    monkeypatch.setattr(_layers_base, "_MAX_MATERIALISED", 0)
     test_clipped_sum_equals_naive_loop(name, 3)
 
 
@@ -181,13 +223,13 @@ def test_microbatch_gram_branch_equals_naive_loop(name, monkeypatch):
 def test_both_conv_per_example_methods_equal_naive_loop(name, depth, num_microbatches,
                                                         monkeypatch):
     # depth 0: grouped filter-gradient convolution everywhere; 10**6: patches everywhere.
-    monkeypatch.setattr(_ghost, "_MAX_PATCH_DEPTH", depth)
+    monkeypatch.setattr(_layers_conv2d, "_MAX_PATCH_DEPTH", depth)
     test_clipped_sum_equals_naive_loop(name, num_microbatches)
 
 
 @pytest.mark.parametrize("depth", [0, 10**6])
 def test_empty_batch_gives_zero_clipped_sum(depth, monkeypatch):
-    monkeypatch.setattr(_ghost, "_MAX_PATCH_DEPTH", depth)
+    monkeypatch.setattr(_layers_conv2d, "_MAX_PATCH_DEPTH", depth)
     model, x, y = _build("conv_ghost")
     result = clipped_gradient_sum(model, x[:0], y[:0], per_example_loss(LOSS), l2_norm_clip=1.0)
     assert result.norms.shape == (0,)
@@ -257,7 +299,7 @@ def test_batch_dependent_add_loss_is_refused():
 _WITHOUT_ONEDNN = """
 import numpy as np, keras, tensorflow as tf
 from dpaudit.dp import per_example_gradient_norms
-from dpaudit.dp._ghost import _grouped_filter_gradient_available
+from dpaudit.dp.fastpath.conv2d import grouped_filter_gradient_available as _grouped_filter_gradient_available
 from dpaudit.training.models import build_model
 assert not _grouped_filter_gradient_available()
 model = build_model("cnn", input_shape=(28, 28, 1), num_classes=10, seed=0)

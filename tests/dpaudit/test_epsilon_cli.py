@@ -81,12 +81,13 @@ def test_microbatches_in_output():
     assert "2 * l2_norm_clip" in payload["note"]
 
 
-def test_zero_noise_gives_null_epsilon_in_strict_json():
+def test_zero_noise_gives_inf_epsilon_in_strict_json():
+    # "inf" as in results.json: null would read as "not computed" / "no DP claim".
     result = run(SMALL + ["--noise-multiplier", "0", "--json"])
     assert result.exit_code == 0, result.output
     assert "Infinity" not in result.output
     payload = json.loads(result.output)
-    assert payload["epsilon_rdp"] is None and payload["epsilon_pld"] is None
+    assert payload["epsilon_rdp"] == "inf" and payload["epsilon_pld"] == "inf"
     assert "no privacy guarantee" in payload["note"]
 
 
@@ -120,3 +121,48 @@ def test_neither_epochs_nor_steps_exits_2():
                   "--noise-multiplier", "1", "--delta", "1e-5"])
     assert result.exit_code == 2
     assert "exactly one of --epochs and --steps" in result.output
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--noise-multiplier", "inf"], "noise_multiplier must be finite"),
+    (["--noise-multiplier", "1e300"], "noise_multiplier must be at most"),
+    (["--noise-multiplier", "1", "--epochs", "1e12"], "epochs must give at most"),
+    (["--noise-multiplier", "1", "--epochs", "1e300"], "epochs must give at most"),
+])
+def test_extreme_values_exit_2_not_3(extra, message):
+    result = run(SMALL + extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "bug in dpaudit" not in result.output
+
+
+def test_extreme_steps_exit_2_not_3():
+    result = run(["epsilon", "--dataset-size", "10000", "--batch-size", "50", "--delta", "1e-5",
+                  "--noise-multiplier", "1", "--steps", str(10**20)])
+    assert result.exit_code == 2, result.output
+    assert "steps must be at most" in result.output
+
+
+def test_without_sampling_both_are_printed_and_model_fit_named():
+    result = run(SMALL + ["--noise-multiplier", "1.0"])
+    assert result.exit_code == 0, result.output
+    shuffle = compute_epsilon(dataset_size=10000, batch_size=50, epochs=2, delta=1e-5,
+                              noise_multiplier=1.0, sampling="shuffle")
+    poisson = compute_epsilon(dataset_size=10000, batch_size=50, epochs=2, delta=1e-5,
+                              noise_multiplier=1.0)
+    assert "model.fit" in result.output and "needs the shuffle figure" in result.output
+    assert f"shuffle (model.fit):      epsilon (RDP): {shuffle:.4f}" in result.output
+    assert f"poisson (fit_private):    epsilon (RDP): {poisson:.4f}" in result.output
+    payload = json.loads(run(SMALL + ["--noise-multiplier", "1.0", "--json"]).output)
+    assert payload["sampling"] == "poisson" and payload["sampling_given"] is False
+    assert payload["shuffle"]["epsilon_rdp"] == pytest.approx(shuffle, rel=1e-12)
+    given = json.loads(run(SMALL + ["--noise-multiplier", "1.0", "--sampling", "poisson",
+                                    "--json"]).output)
+    assert "shuffle" not in given
+
+
+def test_accountant_rdp_skips_the_pld():
+    result = run(SMALL + ["--noise-multiplier", "1.0", "--sampling", "poisson", "--accountant",
+                          "rdp", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["epsilon_pld"] is None and payload["epsilon_rdp"] > 0
