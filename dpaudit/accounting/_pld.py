@@ -23,7 +23,8 @@ import dp_accounting
 from dp_accounting.pld import common
 from dp_accounting.pld import privacy_loss_distribution as pld_lib
 
-__all__ = ["DEFAULT_INTERVAL", "gaussian_composition_epsilon", "poisson_gaussian_epsilon"]
+__all__ = ["DEFAULT_INTERVAL", "gaussian_composition_epsilon", "poisson_gaussian_epsilon",
+           "poisson_gaussian_pld"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +62,19 @@ def _composed_points(step: pld_lib.PrivacyLossDistribution, count: int) -> int |
     return worst
 
 
-def poisson_gaussian_epsilon(*, sigma: float, sampling_rate: float, steps: int,
-                             delta: float) -> tuple[float | None, float]:
-    """PLD epsilon of ``steps`` Poisson-subsampled Gaussians, or None when over budget.
+def poisson_gaussian_pld(*, sigma: float, sampling_rate: float, steps: int
+                         ) -> tuple[pld_lib.PrivacyLossDistribution | None, float]:
+    """PLD of ``steps`` Poisson-subsampled Gaussians on a grid within budget, or None.
 
     Args:
         sigma: noise multiplier relative to the sensitivity (> 0).
         sampling_rate: q in (0, 1].
         steps: number of compositions (>= 1).
-        delta: target delta.
 
     Returns:
-        ``(epsilon, interval)``: a valid upper bound (or None) and the loss grid
-        spacing used (larger than `DEFAULT_INTERVAL` when the budget forced it).
+        ``(pld, interval)``: the composed distribution (None when no grid within
+        `_MAX_INTERVAL` fits the budget) and the loss grid spacing used (larger than
+        `DEFAULT_INTERVAL` when the budget forced it). Any delta can be priced from it.
     """
     interval = max(DEFAULT_INTERVAL, _loss_range(sigma) / _MAX_STEP_POINTS)
     for _ in range(6):
@@ -88,14 +89,24 @@ def poisson_gaussian_epsilon(*, sigma: float, sampling_rate: float, steps: int,
             # The composed loss range is fixed; the grid length scales as 1 / interval.
             interval *= 1.25 * points / _MAX_COMPOSED_POINTS
             continue
-        epsilon = float(step.self_compose(steps).get_epsilon_for_delta(delta))
         if interval > DEFAULT_INTERVAL:
             logger.info("PLD computed on a loss grid of spacing %.3g (default %g) to bound "
                         "its cost; still an upper bound", interval, DEFAULT_INTERVAL)
-        return epsilon, interval
+        return step.self_compose(steps), interval
     logger.info("PLD not computed: its loss grid would need spacing > %g (sigma=%g, q=%g, "
                 "steps=%d)", _MAX_INTERVAL, sigma, sampling_rate, steps)
     return None, interval
+
+
+def poisson_gaussian_epsilon(*, sigma: float, sampling_rate: float, steps: int,
+                             delta: float) -> tuple[float | None, float]:
+    """PLD epsilon of ``steps`` Poisson-subsampled Gaussians at ``delta``, or None when
+    over budget (see `poisson_gaussian_pld`); returns ``(epsilon, interval)``."""
+    composed, interval = poisson_gaussian_pld(sigma=sigma, sampling_rate=sampling_rate,
+                                              steps=steps)
+    if composed is None:
+        return None, interval
+    return float(composed.get_epsilon_for_delta(delta)), interval
 
 
 def gaussian_composition_epsilon(*, sigma: float, compositions: int, delta: float) -> float:

@@ -22,12 +22,12 @@ import logging
 import math
 from typing import Sequence
 
-import dp_accounting
 import numpy as np
 
-from dpaudit.accounting.pricing import (Accountant, Sampling, _new_accountant, _setup,
-                                        _unit_event, compute_epsilon,
-                                        effective_noise_multiplier)
+from dp_accounting import rdp
+
+from dpaudit.accounting._pld import gaussian_composition_epsilon, poisson_gaussian_pld
+from dpaudit.accounting.pricing import Accountant, Sampling, compute_epsilon, make_plan
 
 __all__ = ["DELTA_GRID", "epsilon_delta_curve", "epsilon_at_checkpoints", "headline_series"]
 
@@ -54,33 +54,30 @@ def epsilon_delta_curve(*, dataset_size: int, batch_size: int, noise_multiplier:
       of the RDP and PLD epsilons and which accountant gave it (0 = RDP, 1 = PLD, so the
       mapping stays numeric like the rest of the results contract).
     """
-    setup = _setup(dataset_size=dataset_size, batch_size=batch_size, delta=0.5, steps=steps,
-                   epochs=None, sampling=sampling, num_microbatches=num_microbatches)
-    sigma_eff = effective_noise_multiplier(noise_multiplier, batch_size=setup.batch_size,
-                                           num_microbatches=setup.num_microbatches)
-    poisson = setup.sampling == "poisson"
-    count = setup.steps if poisson else setup.compositions
     deltas = [float(d) for d in deltas]
+    plan = make_plan(dataset_size=dataset_size, batch_size=batch_size, delta=min(deltas),
+                     steps=steps, sampling=sampling, noise_multiplier=noise_multiplier,
+                     num_microbatches=num_microbatches)
+    poisson = plan.sampling == "poisson"
+    count = plan.steps if poisson else plan.compositions
     if count == 0 or noise_multiplier <= 0:
         value = 0.0 if count == 0 else math.inf
         return {"delta": deltas, "epsilon": [value] * len(deltas),
                 "accountant": [0.0] * len(deltas)}
-    unit, relation = _unit_event(setup, sigma_eff, poisson=poisson)
-    accountants = {}
-    for name in ("rdp", "pld"):
-        if name == "pld" and not poisson:
-            continue  # exact analytic Gaussian below, as `compute_epsilon` prices it
-        acc = _new_accountant(name, relation)
-        acc.compose(dp_accounting.SelfComposedDpEvent(unit, count))
-        accountants[name] = acc
+    rdp_accountant = rdp.RdpAccountant(neighboring_relation=plan.neighboring_relation())
+    rdp_accountant.compose(plan.dp_event())
+    sigma = plan.effective_noise_multiplier
+    # Poisson: one PLD (cost-bounded; None when over budget: RDP alone), priced at every
+    # delta. Shuffle: the exact analytic Gaussian, as `compute_epsilon` prices it.
+    pld = (poisson_gaussian_pld(sigma=sigma, sampling_rate=plan.sampling_rate,
+                                steps=count)[0] if poisson else None)
     epsilons, which = [], []
     for delta in deltas:
-        rdp_eps = float(accountants["rdp"].get_epsilon(delta))
+        rdp_eps = float(rdp_accountant.get_epsilon(delta))
         if poisson:
-            pld_eps = float(accountants["pld"].get_epsilon(delta))
+            pld_eps = math.inf if pld is None else float(pld.get_epsilon_for_delta(delta))
         else:
-            pld_eps = float(dp_accounting.get_epsilon_gaussian(sigma_eff / math.sqrt(count),
-                                                               delta))
+            pld_eps = gaussian_composition_epsilon(sigma=sigma, compositions=count, delta=delta)
         epsilons.append(max(0.0, min(rdp_eps, pld_eps)))
         which.append(1.0 if pld_eps < rdp_eps else 0.0)
     return {"delta": deltas, "epsilon": epsilons, "accountant": which}
