@@ -5,7 +5,7 @@ are drawn, N, B, the number of steps, the noise multiplier, the clip, the microb
 and the target delta. `dpaudit.dp.fit_private(model, x, y, plan=plan)` runs exactly
 ``plan.steps`` steps of that sampling (and refuses a model whose optimizer disagrees
 with the plan), and `DPTrainingPlan.dp_event` is the dp-accounting event that
-`dpaudit.accounting` prices, so the two cannot drift apart (DESIGN.md, "never get wrong"
+`dpaudit.accounting` prices, so the two cannot drift apart (docs/architecture.md, "never get wrong"
 no. 1). The idea follows jax_privacy's execution plan, where one configuration yields
 both the batch selection strategy and the DpEvent.
 
