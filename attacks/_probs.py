@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TINY", "cross_entropy", "modified_entropy", "true_class_probs"]
+__all__ = ["true_class_probs", "cross_entropy", "modified_entropy", "TINY"]
 
 # Floor for probabilities inside logarithms: float64 softmax outputs can be exactly 0
 # or 1, and log(0) would turn a confident model's score into -inf for every example.

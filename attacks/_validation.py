@@ -16,14 +16,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
-    "as_labels",
+    "as_scores",
     "as_membership",
     "as_probs",
-    "as_scores",
-    "check_int",
-    "check_probability",
+    "as_labels",
     "check_same_length",
+    "check_probability",
     "check_seed",
+    "check_int",
 ]
 
 # Softmax outputs in float32 sum to 1 within ~1e-6; a looser tolerance still catches

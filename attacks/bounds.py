@@ -39,7 +39,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from ._validation import as_membership, as_scores, check_probability, check_same_length, check_seed
+from ._validation import (as_membership, as_scores, check_probability, check_same_length,
+                          check_seed)
 
 __all__ = ["EpsilonBound", "clopper_pearson_interval", "epsilon_from_error_counts",
            "epsilon_lower_bound"]

@@ -27,7 +27,7 @@ from scipy import optimize, special
 
 from ._validation import _real
 
-__all__ = ["epsilon_to_gdp_mu", "gdp_delta", "gdp_mu_to_epsilon"]
+__all__ = ["gdp_delta", "gdp_mu_to_epsilon", "epsilon_to_gdp_mu"]
 
 
 def _non_negative(name: str, value: object) -> float:

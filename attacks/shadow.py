@@ -31,18 +31,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._probs import cross_entropy, true_class_probs
-from ._validation import (
-    as_labels,
-    as_membership,
-    as_probs,
-    check_int,
-    check_same_length,
-    check_seed,
-)
+from ._validation import (as_labels, as_membership, as_probs, check_int, check_same_length,
+                          check_seed)
 from .metrics import evaluate
 from .results import AttackResult
 
-__all__ = ["TrainAndScore", "shadow_attack"]
+__all__ = ["shadow_attack", "TrainAndScore"]
 
 logger = logging.getLogger(__name__)
 

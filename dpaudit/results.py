@@ -57,6 +57,16 @@ class AttackSummary:
       top_exposed: the most exposed members: [{"id": example id, "score": score}, ...].
       score_histogram: {"edges": [...], "members": [...], "nonmembers": [...]} counts.
       details: attack-specific extras (e.g. number of shadow models, canaries, runs).
+      is_estimate: True when `epsilon_lower_bound` is a model-based estimate, not a bound
+        (e.g. a Gaussian-DP value from scores that are not Gaussian by construction); an
+        estimate never fires the "contradicted by evidence" rule (`dpaudit.evidence`).
+      rule_epsilon_lower_bound, rule_confidence: the same bound at the stricter confidence
+        the contradiction rule uses (None in older results: the rule then uses
+        `epsilon_lower_bound`).
+      ceiling: the largest epsilon this audit's design could prove at `rule_confidence`
+        (None when not computed).
+      conclusive: False when the claimed epsilon is at or above `ceiling`, so the audit
+        could not have contradicted it; None when not assessed.
     """
 
     name: str
@@ -75,6 +85,11 @@ class AttackSummary:
     top_exposed: Sequence[Mapping[str, Any]] = ()
     score_histogram: Mapping[str, Sequence[float]] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    is_estimate: bool = False
+    rule_epsilon_lower_bound: float | None = None
+    rule_confidence: float | None = None
+    ceiling: float | None = None
+    conclusive: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +291,11 @@ def _attack_from_dict(raw: Mapping[str, Any]) -> AttackSummary:
         score_histogram={k: [_float(x) for x in v]
                          for k, v in (raw.get("score_histogram") or {}).items()},
         details=dict(raw.get("details") or {}),
+        is_estimate=bool(raw.get("is_estimate", False)),
+        rule_epsilon_lower_bound=_opt_float(raw.get("rule_epsilon_lower_bound")),
+        rule_confidence=_opt_float(raw.get("rule_confidence")),
+        ceiling=_opt_float(raw.get("ceiling")),
+        conclusive=None if raw.get("conclusive") is None else bool(raw["conclusive"]),
     )
 
 
