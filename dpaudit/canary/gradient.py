@@ -80,8 +80,13 @@ class StepRecorder:
 
     def __call__(self, model: Any) -> None:
         self.model = model
-        self.snapshots.append([np.array(v.numpy(), copy=True)
-                               for v in model.trainable_variables])
+        weights = [np.array(v.numpy(), copy=True) for v in model.trainable_variables]
+        # A call with nothing changed since the last one (e.g. a Keras callback's
+        # on_train_begin when training resumes) is not an update: not counted or priced.
+        if self.snapshots and all(np.array_equal(a, b)
+                                  for a, b in zip(self.snapshots[-1], weights)):
+            return
+        self.snapshots.append(weights)
 
     @property
     def steps(self) -> int:
