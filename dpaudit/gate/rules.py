@@ -115,7 +115,7 @@ def check_consistency(arm: ArmResult) -> tuple[RuleOutcome | None, list[str]]:
                            f"{_epsilon_text(arm)}; nothing contradicts it", ALWAYS_ON), notes
     worst = max(comparable, key=lambda a: rule_bound(a)[0])
     bound, level = rule_bound(worst)
-    confidence = (f"{level:.4g} confidence" if not math.isnan(level)
+    confidence = (f"{100 * level:.4g}% confidence" if not math.isnan(level)
                   else "unstated confidence")
     violated = classify_attack(arm, worst) == Status.VIOLATION
     if violated:
