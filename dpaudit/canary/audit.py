@@ -10,8 +10,8 @@ from typing import Any
 
 from dpaudit.audit.inputs import load_audit_data, resolve_noise
 from dpaudit.audit.outputs import environment, warn_contradictions, write_outputs
-from dpaudit.canary.observations import blackbox_observations, whitebox_observations
 from dpaudit.canary.design import TRAINER_RUNS, design_ceiling
+from dpaudit.canary.observations import blackbox_observations, whitebox_observations
 from dpaudit.canary.records import METHODS, MODES, default_num_canaries
 from dpaudit.canary.summary import summarize_canaries
 from dpaudit.errors import InputError

@@ -43,8 +43,8 @@ from typing import Any, Mapping
 from dpaudit.errors import InputError
 from dpaudit.gate.policy import RULE_KEYS, Policy
 from dpaudit.gate.rules import (ALWAYS_ON, RuleOutcome, check_conclusive, check_consistency,
-                                check_rule, claims_dp, count_rules, format_value,
-                                from_json_float, inconclusive_note)
+                                check_rule, claims_dp, count_rules, format_value, from_json_float,
+                                inconclusive_note)
 from dpaudit.results import AuditResult
 
 __all__ = ["Verdict", "evaluate_gate", "format_text"]

@@ -15,9 +15,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpaudit.attacks.canary_bounds import (default_guess_counts, gdp_audit, multi_run_audit,
-                                   one_run_audit, one_run_epsilon_lower_bound,
-                                   one_run_p_value)
+from dpaudit.attacks.canary_bounds import (
+    default_guess_counts,
+    gdp_audit,
+    multi_run_audit,
+    one_run_audit,
+    one_run_epsilon_lower_bound,
+    one_run_p_value,
+)
 
 
 def _needs_metrics():
@@ -393,7 +398,7 @@ def test_one_run_ceiling_reference_closed_form():
 
 
 def test_no_audit_exceeds_its_ceiling_and_perfect_separation_reaches_it():
-    from dpaudit.attacks.canary_bounds import (multi_run_ceiling, one_run_ceiling)
+    from dpaudit.attacks.canary_bounds import multi_run_ceiling, one_run_ceiling
 
     rng = np.random.default_rng(3)
     included = rng.random(600) < 0.5
