@@ -130,7 +130,8 @@ def rule_reading(status: str, attack: AttackSummary, theoretical_epsilon: float 
         lines.append(f"ESTIMATE, not a bound: {attack.epsilon_lower_bound:.3g} comes from a "
                      "model of the scores that need not hold here, so it never counts as "
                      "evidence of a bug.")
-    elif status in (Status.CONSISTENT, Status.NO_EVIDENCE):
+    elif (status in (Status.CONSISTENT, Status.NO_EVIDENCE) and theoretical_epsilon is not None
+          and attack.epsilon_lower_bound > theoretical_epsilon):
         lines.append(f"The {attack.confidence:.0%} figure {attack.epsilon_lower_bound:.3g} is "
                      f"above the theoretical epsilon, but at the contradiction rule's "
                      f"{confidence:.4g} confidence the bound is {bound:.3g}, which does not "

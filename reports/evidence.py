@@ -97,8 +97,10 @@ def _compare(arm: str, eps: float | None, delta: float | None,
     # The ONE rule decides the status (stricter confidence, estimates never a bug); the
     # 95% figures stay; inconclusive audits and estimates are said in words.
     ruled = rule_status(theoretical_epsilon=eps, delta=delta, attack=attack)
-    extra = rule_reading(ruled, attack, eps) if ruled != status or attack.conclusive is False else ""
-    status, reading = ruled, (reading if ruled == status else "") + (" " + extra if extra else "")
+    if ruled != status and not {ruled, status} <= {Status.CONSISTENT, Status.NO_EVIDENCE}:
+        status, reading = ruled, rule_reading(ruled, attack, eps)
+    elif attack.conclusive is False:
+        reading = f"{reading} {rule_reading(status, attack, eps)}"
     return EvidenceRow(arm=arm, attack=attack.name, theoretical_epsilon=eps, delta=delta,
                        lower_bound=lb, bound_delta=attack.delta,
                        confidence=attack.confidence,
