@@ -11,6 +11,10 @@ about 1 of 24 white-box multi-run audits) and at the rule's stricter confidence 
 per audit, Bonferroni over its bounds). Target: the rule's rate <= 1 in 1,000.
 
     python benchmarks/rule_false_alarms.py [--trials 2000] [--canaries 500] [--runs 2]
+        [--bounds-only]
+
+``--bounds-only`` skips the summaries' metrics (ROC, AUC intervals) and calls the two
+multi-run bounds directly at 95% and at `rule_confidence(2)`: the same numbers, ~20x faster.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bounds-only", action="store_true")
     args = parser.parse_args()
     delta = 1e-5
     mu = float(epsilon_to_gdp_mu(args.epsilon, delta))
@@ -55,6 +60,12 @@ def main() -> None:
                                  run_ids=np.repeat(np.arange(args.runs), args.canaries),
                                  num_canaries=args.canaries, runs=args.runs, privacy=privacy)
         hit_95 = hit_rule = False
+        if args.bounds_only:
+            hit_95, hit_rule = _multi_run_fires(scores, coins, args, delta, trial, fired_95,
+                                                fired_rule)
+            any_95 += hit_95
+            any_rule += hit_rule
+            continue
         for method in ("one-run", "multi-run"):
             for s in summarize_canaries(obs, method=method, seed=trial):
                 over_95 = s.epsilon_lower_bound > args.epsilon
@@ -79,6 +90,25 @@ def main() -> None:
                       "multi_run_audit_fires_rule": any_rule,
                       "rule_rate_upper_95": upper, "seconds": round(seconds, 1)}, indent=1))
     assert math.isfinite(mu)
+
+
+def _multi_run_fires(scores, coins, args, delta, trial, fired_95, fired_rule):
+    """The white-box multi-run audit's two bounds, at 95% and at the rule's confidence."""
+    import numpy as np
+
+    from dpaudit.attacks import gdp_audit, multi_run_audit
+    from dpaudit.evidence import rule_confidence
+
+    run_ids = np.repeat(np.arange(args.runs), args.canaries)
+    fires = []
+    for confidence, counts in ((0.95, fired_95), (rule_confidence(2), fired_rule)):
+        cp = multi_run_audit(scores, coins, delta=delta, confidence=confidence,
+                             run_ids=run_ids, seed=trial).epsilon_lower_bound
+        gdp = gdp_audit(scores, coins, delta=delta, confidence=confidence).epsilon_lower_bound
+        for name, bound in (("multi_run", cp), ("multi_run_gdp", gdp)):
+            counts[name] = counts.get(name, 0) + (bound > args.epsilon)
+        fires.append(max(cp, gdp) > args.epsilon)
+    return fires[0], fires[1]
 
 
 if __name__ == "__main__":
