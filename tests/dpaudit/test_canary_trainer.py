@@ -135,3 +135,33 @@ def test_crafted_canaries_are_orthogonal_large_and_shaped_like_the_data():
     np.testing.assert_allclose(np.linalg.norm(flat, axis=1), CANARY_SCALE * largest, rtol=1e-5)
     gram = flat @ flat.T / (CANARY_SCALE * largest) ** 2
     np.testing.assert_allclose(gram, np.eye(16), atol=1e-5)
+
+
+def test_default_mode_follows_the_trainer_contract(tmp_path, monkeypatch):
+    from dpaudit.canary import default_mode
+    from dpaudit.config import load_config
+
+    (tmp_path / "mode_old.py").write_text("def train(x, y, *, seed, private):\n    pass\n")
+    (tmp_path / "mode_new.py").write_text(
+        "def train(x, y, *, seed, private, dp=None):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert default_mode(load_config(None, {})) == "whitebox"
+    assert default_mode(load_config(None, {"model.trainer": "mode_old:train"})) == "blackbox"
+    assert default_mode(load_config(None, {"model.trainer": "mode_new:train"})) == "trainer"
+    for name in ("mode_old", "mode_new"):
+        sys.modules.pop(name, None)
+
+
+def test_design_ceiling_is_known_before_training():
+    from dpaudit.canary import design_ceiling
+    from dpaudit.canary.design import trainer_noise_multiplier
+
+    # Trainer-mode defaults: 2 runs x 256 canaries prove at most ~2.09 at 99.9%, above the
+    # epsilon ~0.91 the calibrated audit settings claim; 100 canaries at 95%: 2.33.
+    assert design_ceiling(method="one-run", num_canaries=256, runs=2, delta=1e-5,
+                          confidence=0.999) == pytest.approx(2.094, abs=1e-3)
+    assert design_ceiling(method="one-run", num_canaries=100, runs=1, delta=1e-5,
+                          confidence=0.95) == pytest.approx(2.33, abs=0.01)
+    assert design_ceiling(method="multi-run", num_canaries=500, runs=4, delta=1e-5,
+                          confidence=0.95) > 0
+    assert trainer_noise_multiplier(delta=1e-5) > 1.0
