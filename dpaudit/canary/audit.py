@@ -66,8 +66,11 @@ def run_canary_audit(config: Any, *, mode: str | None = None, method: str = "one
     runs = runs if runs is not None else (TRAINER_RUNS if mode == "trainer" else 1)
     out = Path(out_dir if out_dir is not None else config.output.dir)
     # Before training: what the design can prove at the rule's confidence.
-    ceiling = design_ceiling(method=method, num_canaries=m, runs=runs,
-                             delta=config.dp.delta, confidence=rule_confidence(1))
+    try:
+        ceiling = design_ceiling(method=method, num_canaries=m, runs=runs,
+                                 delta=config.dp.delta, confidence=rule_confidence(1))
+    except ValueError as e:
+        raise InputError(f"canary audit: {e}") from None
     logger.info("canary audit (%s, %s, %d canaries x %d runs): it cannot prove epsilon "
                 "above %.3g at confidence %g", mode, method, m, runs, ceiling,
                 rule_confidence(1))
@@ -83,7 +86,7 @@ def run_canary_audit(config: Any, *, mode: str | None = None, method: str = "one
         if config.model.trainer is not None:
             raise InputError("white-box canaries need dpaudit's own DP step; a custom "
                              f"trainer ({config.model.trainer!r}) can be audited with "
-                             "--mode blackbox")
+                             "--mode trainer (if it takes dp=) or --mode blackbox")
         if config.dp.num_microbatches is not None:
             raise InputError("white-box canaries audit per-example clipping; unset "
                              "dp.num_microbatches (got "
