@@ -13,6 +13,12 @@ Then the old settings: the same trainers with the old contract (`--mode blackbox
 documented claims: 100 members, batch 25, 20 epochs, noise 1.0; epsilon about 13): the
 output must say INCONCLUSIVE and name the ceiling, and --require-conclusive exits 1.
 
+Measured (2026-11-30, seeds 0,1,2, shared 2-core machine at load 5-14; wall seconds):
+small_noise 3/3 caught (181, 245, 194 s), no_clip 3/3 (238, 276, 277 s),
+clip_after_mean 3/3 (189, 102, 160 s; rule bounds 1.77, 1.70, 1.59 vs claimed 0.915),
+correct 0/3 (140, 99, 41 s; rule bound 0). Old contract at the documented settings:
+claimed 14.04, ceiling 1.50 at 99.9% -> INCONCLUSIVE, exit 1 with --require-conclusive.
+
     python benchmarks/planted_bugs.py [--seeds 0,1,2] [--trainers correct,small_noise,...]
         [--old-settings] [--cores 2]
 """
