@@ -68,6 +68,16 @@ class AttackSummary:
       details: attack-specific extras (e.g. number of shadow models, canaries, runs).
       per_class_counts: {"<class label>": [n_members, n_nonmembers]} behind
         `per_class_auc`, so the report can put an interval on each class's AUC.
+      is_estimate: True when `epsilon_lower_bound` is a model-based estimate, not a bound
+        (e.g. a Gaussian-DP value from scores that are not Gaussian by construction); an
+        estimate never fires the "contradicted by evidence" rule (`dpaudit.evidence`).
+      rule_epsilon_lower_bound, rule_confidence: the same bound at the stricter confidence
+        the contradiction rule uses (None in older results: the rule then uses
+        `epsilon_lower_bound`).
+      ceiling: the largest epsilon this audit's design could prove at `rule_confidence`
+        (None when not computed).
+      conclusive: False when the claimed epsilon is at or above `ceiling`, so the audit
+        could not have contradicted it; None when not assessed.
     """
 
     name: str
@@ -87,6 +97,11 @@ class AttackSummary:
     score_histogram: Mapping[str, Sequence[float]] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
     per_class_counts: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    is_estimate: bool = False
+    rule_epsilon_lower_bound: float | None = None
+    rule_confidence: float | None = None
+    ceiling: float | None = None
+    conclusive: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -342,6 +357,11 @@ def _attack_from_dict(raw: Mapping[str, Any]) -> AttackSummary:
         details=dict(raw.get("details") or {}),
         per_class_counts={str(k): [int(n) for n in v]
                           for k, v in (raw.get("per_class_counts") or {}).items()},
+        is_estimate=bool(raw.get("is_estimate", False)),
+        rule_epsilon_lower_bound=_opt_float(raw.get("rule_epsilon_lower_bound")),
+        rule_confidence=_opt_float(raw.get("rule_confidence")),
+        ceiling=_opt_float(raw.get("ceiling")),
+        conclusive=None if raw.get("conclusive") is None else bool(raw["conclusive"]),
     )
 
 

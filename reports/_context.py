@@ -217,7 +217,8 @@ def evidence_view(result: AuditResult) -> list[dict[str, Any]]:
 
 _STATUS_CSS = {Status.VIOLATION: "bad", Status.NOT_COMPARABLE: "warn",
                Status.CONSISTENT: "ok", Status.NO_EVIDENCE: "ok",
-               Status.NO_GUARANTEE: "neutral", Status.UNAVAILABLE: "neutral"}
+               Status.NO_GUARANTEE: "neutral", Status.UNAVAILABLE: "neutral",
+               Status.ESTIMATE: "neutral"}
 
 
 def accounting_view(result: AuditResult) -> list[dict[str, Any]]:

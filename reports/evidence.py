@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dpaudit.evidence import Status, classify
+from dpaudit.evidence import Status, classify, rule_reading, rule_status
 from dpaudit.results import ArmResult, AttackSummary
 
 __all__ = ["Status", "EvidenceRow", "compare_arm", "format_confidence"]
@@ -94,6 +94,13 @@ def _compare(arm: str, eps: float | None, delta: float | None,
     lb = attack.epsilon_lower_bound
     conf = format_confidence(attack.confidence)
     status, reading = _read(eps, delta, lb, attack.delta, conf)
+    # The ONE rule decides the status (stricter confidence, estimates never a bug); the
+    # 95% figures stay; inconclusive audits and estimates are said in words.
+    ruled = rule_status(theoretical_epsilon=eps, delta=delta, attack=attack)
+    if ruled != status and not {ruled, status} <= {Status.CONSISTENT, Status.NO_EVIDENCE}:
+        status, reading = ruled, rule_reading(ruled, attack, eps)
+    elif attack.conclusive is False:
+        reading = f"{reading} {rule_reading(status, attack, eps)}"
     return EvidenceRow(arm=arm, attack=attack.name, theoretical_epsilon=eps, delta=delta,
                        lower_bound=lb, bound_delta=attack.delta,
                        confidence=attack.confidence,

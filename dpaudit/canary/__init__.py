@@ -31,6 +31,21 @@ Two kinds of canary:
   final model on the canary's (wrong) label. This audits the whole training pipeline,
   the model included, but with the last iterate only, so its bounds are weaker.
 
+* Trainer (``mode="trainer"``, the default for a ``--trainer`` taking ``dp=``): crafted
+  input canaries (large, mutually orthogonal inputs far from the data, random labels)
+  are the whole training set of a user's trainer, which dpaudit runs at settings where
+  the audit has power (full batch, a few steps, noise for epsilon 1: `design`) and
+  watches through the step hook; each canary is scored from every update
+  (`gradient`, `trainer`). This audits the user's own DP-SGD implementation, and
+  catches noise 20x too small, missing clipping and clipping of the batch mean
+  (benchmarks/planted_bugs.py). It imports and runs the trainer's code.
+
+Before training, every audit computes its *ceiling* (`design.design_ceiling`): the
+largest epsilon its design can prove at the contradiction rule's confidence. A claimed
+epsilon at or above it cannot be refuted; the result then says INCONCLUSIVE (results'
+``conclusive`` and ``ceiling``, the CLI, the report, the gate; a policy with
+``require_conclusive = true`` fails it).
+
 Two ways to bound epsilon (``method``):
 
 * ``"one-run"``: Steinke, Nasr, Jagielski (NeurIPS 2023), from the canaries of one
@@ -44,7 +59,10 @@ Two ways to bound epsilon (``method``):
   (``canary_whitebox_multi_run_gdp``): tight, but a bound only as far as the scores
   are Gaussian (exactly so with q = 1).
 
-Results are written like any audit (results.json with an arm ``dp`` whose attacks are
+Every bound is also computed at the rule's stricter confidence (`dpaudit.evidence`:
+0.999 per audit, Bonferroni over its bounds), which alone can fire "contradicted by
+evidence"; bounds resting on a model of the scores are marked estimates and never fire
+it. Results are written like any audit (results.json with an arm ``dp`` whose attacks are
 the canary summaries, scores.csv, report.html), so the report and the gate's "DP
 guarantee contradicted by evidence" rule apply.
 
@@ -58,11 +76,12 @@ Example:
     [True]
 """
 
-from dpaudit.canary.audit import run_canary_audit
+from dpaudit.canary.audit import default_mode, run_canary_audit
+from dpaudit.canary.design import design_ceiling
 from dpaudit.canary.observations import blackbox_observations, whitebox_observations
 from dpaudit.canary.records import METHODS, MODES, CanaryObservations, default_num_canaries
 from dpaudit.canary.summary import summarize_canaries
 
 __all__ = ["MODES", "METHODS", "CanaryObservations", "whitebox_observations",
            "blackbox_observations", "summarize_canaries", "run_canary_audit",
-           "default_num_canaries"]
+           "default_num_canaries", "default_mode", "design_ceiling"]

@@ -73,7 +73,7 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
                     cache=ModelCache(cache_dir), progress=progress or NullProgress(),
                     trainer=trainer)
     t, d = config.training, config.dp
-    scores, coins, run_ids, privacies = [], [], [], []
+    scores, coins, run_ids, privacies, reused = [], [], [], [], []
     utility = None
     for r in range(runs):
         run_rng = np.random.default_rng(derive_seed(config.seed, "blackbox-coins", r))
@@ -82,6 +82,8 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
         y = np.concatenate([members.y, canary_y[included]])
         trained = recipe.train(f"canary-blackbox-{r}", f"canary run {r + 1}/{runs}", x, y,
                                seed=derive_seed(config.seed, "blackbox-run", r))
+        if trained.reused:
+            reused.append(r)
         probs = predict_proba(trained.model, canary_x)
         scores.append(-per_example_loss(probs, canary_y))
         coins.append(included)
@@ -103,7 +105,11 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
     worst = max(privacies, key=lambda p: math.inf if p.epsilon is None else p.epsilon)
     details = {"canary_source": "non-members and test examples, labels changed at random",
                "dataset_sizes": sorted({p.dataset_size for p in privacies}),
-               "utility_note": "utility of run 1's model, trained with its canaries"}
+               "utility_note": "utility of run 1's model, trained with its canaries",
+               "models_reused": len(reused),
+               "cache_key": ("config, seed, training examples and every source file of the "
+                             "trainer's package" if trainer is not None
+                             else "config, seed and training examples")}
     return CanaryObservations(mode="blackbox", scores=np.concatenate(scores),
                               is_member=np.concatenate(coins),
                               run_ids=np.concatenate(run_ids), num_canaries=m, runs=runs,

@@ -16,7 +16,7 @@ __all__ = ["MODES", "METHODS", "CanaryObservations", "default_num_canaries"]
 logger = logging.getLogger(__name__)
 
 
-MODES = ("whitebox", "blackbox")
+MODES = ("whitebox", "blackbox", "trainer")
 METHODS = ("one-run", "multi-run")
 
 
@@ -25,7 +25,7 @@ class CanaryObservations:
     """Canary scores from one or more training runs, and what the accountant claims.
 
     Attributes:
-      mode: "whitebox" or "blackbox".
+      mode: "whitebox", "blackbox" or "trainer".
       scores: (runs * m,) canary scores, higher = more likely included.
       is_member: (runs * m,) the canaries' inclusion coins.
       run_ids: (runs * m,) the run each observation came from.
@@ -55,5 +55,6 @@ class CanaryObservations:
 
 
 def default_num_canaries(mode: str) -> int:
-    """1000 white-box canaries (cheap: one model row each), 100 black-box ones."""
-    return 1000 if mode == "whitebox" else 100
+    """1000 white-box canaries (cheap: one model row each), 256 trainer-mode ones per run
+    (`dpaudit.canary.design`), 100 black-box ones."""
+    return {"whitebox": 1000, "trainer": 256}.get(mode, 100)

@@ -5,6 +5,8 @@ Private module; `dpaudit.gate.verdict` re-exports the public names. No TensorFlo
 A policy file (see examples/policy.toml)::
 
     allow_contradiction = false   # optional; true turns the always-on DP consistency check off
+    require_conclusive = true     # optional; fail when the audit could not have refuted
+                                  # the claimed epsilon (its ceiling is at or below it)
 
     [all]                         # rules for every arm
     max_empirical_epsilon = 4.0
@@ -44,7 +46,7 @@ RULE_KEYS = ("max_epsilon", "max_empirical_epsilon", "max_auc",
              *(f"max_tpr_at_fpr[{level}]" for level in FPR_LEVELS), "min_test_accuracy")
 # Rules whose limit is a probability or rate.
 _UNIT_INTERVAL = {"max_auc", "max_tpr_at_fpr", "min_test_accuracy"}
-_TOP_LEVEL = ("all", "arms", "allow_contradiction")
+_TOP_LEVEL = ("all", "arms", "allow_contradiction", "require_conclusive")
 
 
 def _check_limit(rule: str, value: Any, where: str) -> float:
@@ -148,6 +150,9 @@ class Policy:
       layers: rule layers in increasing precedence.
       allow_contradiction: True turns off the always-on check that no empirical epsilon
         lower bound exceeds its arm's theoretical epsilon. The verdict says so.
+      require_conclusive: True fails an arm whose audit could not have contradicted its
+        epsilon (rule "conclusive_audit"); without it the verdict says "inconclusive" in
+        a note and does not fail.
       source: a human-readable name for messages ("policy.toml", "command line").
 
     Example:
@@ -159,6 +164,7 @@ class Policy:
     layers: tuple[PolicyLayer, ...] = ()
     allow_contradiction: bool = False
     source: str = "none"
+    require_conclusive: bool = False
 
     @classmethod
     def from_options(cls, *, max_epsilon: float | None = None,
@@ -168,7 +174,8 @@ class Policy:
                      min_test_accuracy: float | None = None,
                      arms: Sequence[str] = (),
                      allow_contradiction: bool = False,
-                     source: str = "command line") -> "Policy":
+                     source: str = "command line",
+                     require_conclusive: bool = False) -> "Policy":
         """A policy from command-line style options, applied to `arms` (default: every arm).
 
         Error messages name the option (`--max-auc`), as the user typed it.
@@ -190,7 +197,8 @@ class Policy:
             layers = tuple(PolicyLayer(arm, rules, f"{source} (--arm {arm})") for arm in arms)
         else:
             layers = (PolicyLayer(None, rules, source),) if not rules.is_empty else ()
-        return cls(layers=layers, allow_contradiction=allow_contradiction, source=source)
+        return cls(layers=layers, allow_contradiction=allow_contradiction, source=source,
+                   require_conclusive=require_conclusive)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, source: str = "policy") -> "Policy":
@@ -199,9 +207,14 @@ class Policy:
             raise InputError(f"{source}: expected a table of policy fields, got "
                              f"{type(raw).__name__}")
         layers: list[PolicyLayer] = []
-        allow = False
+        allow = require = False
         for key, value in raw.items():
-            if key == "allow_contradiction":
+            if key == "require_conclusive":
+                if not isinstance(value, bool):
+                    raise InputError(f"{source}: field 'require_conclusive' must be true or "
+                                     f"false, got {value!r}")
+                require = value
+            elif key == "allow_contradiction":
                 if not isinstance(value, bool):
                     raise InputError(f"{source}: field 'allow_contradiction' must be true or "
                                      f"false, got {value!r}")
@@ -222,18 +235,22 @@ class Policy:
                                  f"under [all] (every arm) or [arms.NAME] (one arm)")
             else:
                 raise InputError(f"{source}: unknown field {key!r}{_suggest(key, _TOP_LEVEL)}; "
-                                 f"expected [all], [arms.NAME] or allow_contradiction")
-        return cls(layers=tuple(layers), allow_contradiction=allow, source=source)
+                                 f"expected [all], [arms.NAME], allow_contradiction or "
+                                 "require_conclusive")
+        return cls(layers=tuple(layers), allow_contradiction=allow, source=source,
+                   require_conclusive=require)
 
     def with_overrides(self, other: "Policy") -> "Policy":
         """`other`'s limits override this policy's, rule by rule; either may allow
         contradictions."""
-        if not other.layers and not other.allow_contradiction:
+        if (not other.layers and not other.allow_contradiction
+                and not other.require_conclusive):
             return self
         source = other.source if not self.layers else f"{self.source} + {other.source}"
         return Policy(layers=self.layers + other.layers,
                       allow_contradiction=self.allow_contradiction or other.allow_contradiction,
-                      source=source)
+                      source=source,
+                      require_conclusive=self.require_conclusive or other.require_conclusive)
 
     def limits_for(self, arm: str) -> dict[str, Limit]:
         """The limits that apply to `arm`, keyed by rule key (see RULE_KEYS).

@@ -9,15 +9,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dpaudit.evidence import Status, classify_attack
+from dpaudit.evidence import Status, arm_conclusive, classify_attack, rule_bound
 from dpaudit.gate.policy import Limit
 from dpaudit.results import ArmResult, AttackSummary
 
-__all__ = ["ALWAYS_ON", "CONSISTENCY_RULE", "CONTRADICTION_MESSAGE", "MISSING", "RuleOutcome",
-           "check_consistency", "check_rule", "claims_dp", "count_rules", "format_value",
+__all__ = ["ALWAYS_ON", "CONCLUSIVE_RULE", "CONSISTENCY_RULE", "CONTRADICTION_MESSAGE", "MISSING", "RuleOutcome",
+           "check_conclusive", "check_consistency", "check_rule", "inconclusive_note", "claims_dp", "count_rules", "format_value",
            "from_json_float", "json_float"]
 
 CONSISTENCY_RULE = "dp_consistency"
+CONCLUSIVE_RULE = "conclusive_audit"
 CONTRADICTION_MESSAGE = ("DP guarantee contradicted by evidence — "
                          "implementation or accounting bug")
 ALWAYS_ON = "always on"
@@ -51,7 +52,7 @@ class RuleOutcome:
     @property
     def comparison(self) -> str:
         """"<=" or ">=": how `measured` must relate to `limit` to pass."""
-        return ">=" if self.rule.startswith("min_") else "<="
+        return ">=" if self.rule.startswith("min_") or self.rule == CONCLUSIVE_RULE else "<="
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "arm": self.arm, "attack": self.attack,
@@ -102,14 +103,19 @@ def check_consistency(arm: ArmResult) -> tuple[RuleOutcome | None, list[str]]:
                          f"is at delta={attack.delta:g}, below the accountant's delta="
                          f"{arm_delta:g}, so it is not compared with the guarantee")
             continue
+        if status == Status.ESTIMATE:
+            notes.append(f"attack {attack.name!r} on arm {arm.name!r}: its epsilon "
+                         f"{format_value(attack.epsilon_lower_bound)} is an ESTIMATE, not a "
+                         "bound, so it is never held against the guarantee")
+            continue
         comparable.append(attack)
     if not comparable:
         return RuleOutcome(CONSISTENCY_RULE, arm.name, None, math.nan, epsilon, True,
                            "no attack produced an epsilon lower bound comparable with the "
                            f"{_epsilon_text(arm)}; nothing contradicts it", ALWAYS_ON), notes
-    worst = max(comparable, key=lambda a: a.epsilon_lower_bound)
-    bound = worst.epsilon_lower_bound
-    confidence = (f"{worst.confidence:.0%} confidence" if not math.isnan(worst.confidence)
+    worst = max(comparable, key=lambda a: rule_bound(a)[0])
+    bound, level = rule_bound(worst)
+    confidence = (f"{100 * level:.4g}% confidence" if not math.isnan(level)
                   else "unstated confidence")
     violated = classify_attack(arm, worst) == Status.VIOLATION
     if violated:
@@ -121,6 +127,34 @@ def check_consistency(arm: ArmResult) -> tuple[RuleOutcome | None, list[str]]:
                    f"({confidence}) does not exceed the {_epsilon_text(arm)}")
     return RuleOutcome(CONSISTENCY_RULE, arm.name, worst.name, bound, epsilon,
                        not violated, message, ALWAYS_ON), notes
+
+
+def inconclusive_note(arm: ArmResult) -> str | None:
+    """Words for an arm whose audit could not have contradicted its epsilon, or None."""
+    if arm_conclusive(arm) is not False:
+        return None
+    ceilings = [a.ceiling for a in arm.attacks if a.ceiling is not None and not a.is_estimate]
+    ceiling = max(ceilings) if ceilings else math.nan
+    return (f"INCONCLUSIVE on arm {arm.name!r}: the audit's design cannot prove epsilon above "
+            f"{format_value(ceiling)} (its ceiling), and the accountant claims "
+            f"{_epsilon_text(arm)}, so a pass here is not evidence that the DP training is "
+            "correct; audit at settings with a smaller epsilon (canary-audit --trainer with "
+            "a trainer taking dp=) or more canaries/runs")
+
+
+def check_conclusive(arm: ArmResult) -> RuleOutcome | None:
+    """The `require_conclusive` policy rule: fails when `inconclusive_note` has words."""
+    conclusive = arm_conclusive(arm)
+    if conclusive is None:
+        return None
+    ceilings = [a.ceiling for a in arm.attacks if a.ceiling is not None and not a.is_estimate]
+    ceiling = max(ceilings) if ceilings else math.nan
+    message = (inconclusive_note(arm) if not conclusive else
+               f"the audit can prove epsilon up to {format_value(ceiling)}, above the "
+               f"{_epsilon_text(arm)}: it could have contradicted it")
+    return RuleOutcome(CONCLUSIVE_RULE, arm.name, None, ceiling,
+                       arm.epsilon if arm.epsilon is not None else math.nan, conclusive,
+                       message or "", "require_conclusive")
 
 
 def _tpr_getter(level: str) -> Callable[[AttackSummary], float]:

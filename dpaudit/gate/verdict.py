@@ -42,8 +42,9 @@ from typing import Any, Mapping
 
 from dpaudit.errors import InputError
 from dpaudit.gate.policy import RULE_KEYS, Policy
-from dpaudit.gate.rules import (ALWAYS_ON, RuleOutcome, check_consistency, check_rule, claims_dp,
-                                count_rules, format_value, from_json_float)
+from dpaudit.gate.rules import (ALWAYS_ON, RuleOutcome, check_conclusive, check_consistency,
+                                check_rule, claims_dp, count_rules, format_value, from_json_float,
+                                inconclusive_note)
 from dpaudit.results import AuditResult
 
 __all__ = ["Verdict", "evaluate_gate", "format_text"]
@@ -71,10 +72,15 @@ class Verdict:
     def failures(self) -> tuple[RuleOutcome, ...]:
         return tuple(o for o in self.rules if not o.passed)
 
+    @property
+    def inconclusive(self) -> bool:
+        """True when a note says an audit could not have refuted its arm's epsilon."""
+        return any(note.startswith("INCONCLUSIVE") for note in self.notes)
+
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON form, stored as results.json "verdict" and rendered by the report."""
         return {"passed": self.passed, "n_rules": len(self.rules),
-                "n_failed": len(self.failures),
+                "n_failed": len(self.failures), "inconclusive": self.inconclusive,
                 "contradiction_check": self.contradiction_check, "policy": self.policy,
                 "notes": list(self.notes), "rules": [o.to_dict() for o in self.rules]}
 
@@ -118,6 +124,10 @@ class Verdict:
             names = ", ".join(f"{o.arm}/{o.rule}" for o in failed)
             lines.append(f"gate FAILED: {len(failed)} of {count_rules(len(self.rules))} failed "
                          f"({names})")
+        elif self.inconclusive:
+            lines.append(f"gate PASSED but INCONCLUSIVE: {count_rules(len(self.rules))} "
+                         "checked, none failed, but the audit could not have contradicted the "
+                         "claimed epsilon (see the note above)")
         else:
             lines.append(f"gate PASSED: {count_rules(len(self.rules))} checked, none failed")
         return "\n".join(lines)
@@ -176,6 +186,18 @@ def evaluate_gate(result: AuditResult, policy: Policy | None = None, *,
     for arm in result.arms:
         consistency, arm_notes = check_consistency(arm)
         notes.extend(arm_notes)
+        # An audit that could not have refuted the claim says so in words; a policy with
+        # require_conclusive makes that a failure.
+        words = inconclusive_note(arm)
+        if policy.require_conclusive:
+            conclusive = check_conclusive(arm)
+            if conclusive is not None:
+                outcomes.append(conclusive)
+            elif claims_dp(arm):
+                notes.append(f"require_conclusive: arm {arm.name!r} has no audit with a "
+                             "stated ceiling, so conclusiveness was not checked")
+        elif words:
+            notes.append(words)
         if consistency is not None:
             if enforce:
                 outcomes.append(consistency)

@@ -15,9 +15,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpaudit.attacks.canary_bounds import (default_guess_counts, gdp_audit, multi_run_audit,
-                                   one_run_audit, one_run_epsilon_lower_bound,
-                                   one_run_p_value)
+from dpaudit.attacks.canary_bounds import (
+    default_guess_counts,
+    gdp_audit,
+    multi_run_audit,
+    one_run_audit,
+    one_run_epsilon_lower_bound,
+    one_run_p_value,
+)
 
 
 def _needs_metrics():
@@ -363,3 +368,59 @@ def test_gdp_audit_input_errors():
         gdp_audit([1.0, 1.0, 0.0, 0.0], [1, 1, 0, 0])
     with pytest.raises(ValueError, match="finite"):
         gdp_audit([np.inf, 1.0, 0.0, 0.0], [1, 1, 0, 0])
+
+
+# ------------------------------------------------------------------ design ceilings
+
+
+def test_one_run_ceiling_matches_the_issue_figures():
+    from dpaudit.attacks.canary_bounds import one_run_ceiling
+
+    # Issue 12: 100 black-box canaries cannot prove more than 2.33 (4.5 at 1,000), at 95%.
+    assert one_run_ceiling(num_canaries=100, delta=1e-5) == pytest.approx(2.33, abs=0.01)
+    assert one_run_ceiling(num_canaries=1000, delta=1e-5) == pytest.approx(4.53, abs=0.01)
+    stricter = one_run_ceiling(num_canaries=1000, delta=1e-5, confidence=0.999)
+    assert stricter < one_run_ceiling(num_canaries=1000, delta=1e-5)
+
+
+def test_one_run_ceiling_reference_closed_form():
+    """delta = 0, one guess count of r guesses all right: p(eps) = expit(eps)^r, so the
+    ceiling is logit(alpha^(1/r)) (independent computation)."""
+    from scipy import special
+
+    from dpaudit.attacks.canary_bounds import one_run_ceiling
+
+    for r, confidence in [(10, 0.95), (100, 0.999), (400, 0.95)]:
+        expected = float(special.logit((1 - confidence) ** (1 / r)))
+        got = one_run_ceiling(num_canaries=1000, delta=0.0, confidence=confidence,
+                              guess_counts=[(r // 2, r - r // 2)])
+        assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_no_audit_exceeds_its_ceiling_and_perfect_separation_reaches_it():
+    from dpaudit.attacks.canary_bounds import multi_run_ceiling, one_run_ceiling
+
+    rng = np.random.default_rng(3)
+    included = rng.random(600) < 0.5
+    perfect = included.astype(float) + 1e-3 * rng.random(600)
+    for confidence in (0.95, 0.999):
+        audit = one_run_audit(perfect, included, delta=1e-5, confidence=confidence)
+        ceiling = one_run_ceiling(num_canaries=600, delta=1e-5, confidence=confidence)
+        assert audit.epsilon_lower_bound == pytest.approx(ceiling, abs=1e-5)
+        leaky = rng.normal(size=600) + 2.0 * included
+        assert one_run_audit(leaky, included, delta=1e-5,
+                             confidence=confidence).epsilon_lower_bound <= ceiling
+    _needs_metrics()
+    multi = multi_run_audit(perfect, included, delta=1e-5, threshold=0.5)
+    assert multi.epsilon_lower_bound == pytest.approx(multi_run_ceiling(
+        n_positives=multi.n_positives, n_negatives=multi.n_negatives, delta=1e-5),
+        abs=1e-9)
+
+
+def test_ceilings_reject_bad_input():
+    from dpaudit.attacks.canary_bounds import multi_run_ceiling, one_run_ceiling
+
+    with pytest.raises(ValueError, match="num_canaries"):
+        one_run_ceiling(num_canaries=0, delta=1e-5)
+    with pytest.raises(ValueError, match="n_negatives"):
+        multi_run_ceiling(n_positives=5, n_negatives=0, delta=1e-5)

@@ -1,0 +1,130 @@
+"""Trainer-mode observations: a `--trainer` on the new contract, at settings dpaudit chooses.
+
+Each run draws fair coins for the crafted canaries (`dpaudit.canary.gradient`), calls the
+trainer on the included ones with `DPSettings` for full-batch DP-SGD (batch = the run's
+dataset size, `design.TRAINER_STEPS` steps, noise calibrated to
+`design.TRAINER_TARGET_EPSILON`) and the step hook, and scores every canary from every
+recorded update. The accountant prices the steps the hook actually saw. Runs are not
+cached: the audit needs each run's updates, which a saved model does not keep.
+
+WARNING: this imports and runs the trainer's code (``model.trainer``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from dpaudit.canary.design import TRAINER_STEPS, TRAINER_TARGET_EPSILON, trainer_noise_multiplier
+from dpaudit.canary.records import CanaryObservations
+from dpaudit.errors import InputError
+
+__all__ = ["trainer_observations"]
+
+logger = logging.getLogger(__name__)
+
+
+def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any = None,
+                         progress: Any = None, steps: int = TRAINER_STEPS,
+                         target_epsilon: float = TRAINER_TARGET_EPSILON
+                         ) -> CanaryObservations:
+    """Crafted canaries through ``config.model.trainer`` (module docstring).
+
+    Args:
+      config: a `dpaudit.config.AuditConfig` with ``model.trainer`` set to a trainer that
+        takes ``dp=`` (`dpaudit.training.trainers.accepts_settings`); its clip norm, delta
+        and seed are used, its batch size, epochs and noise are not (dpaudit chooses them).
+      num_canaries: m per run.
+      runs: independent runs (fresh coins and seeds).
+      data: loaded `dpaudit.data.AuditData` (its members fix the canaries' input shape
+        and scale); default: loaded from the config.
+      progress: a `dpaudit.progress.Progress`, or None.
+      steps, target_epsilon: the audit settings (`dpaudit.canary.design`).
+
+    Returns:
+      CanaryObservations with mode "trainer".
+
+    Raises:
+      InputError: an old-contract trainer, a trainer that fails, or never calls the hook.
+    """
+    from dpaudit.accounting import privacy_info
+    from dpaudit.audit.inputs import load_audit_data
+    from dpaudit.canary.gradient import CANARY_SCALE, StepRecorder, craft_canaries, score_updates
+    from dpaudit.progress import NullProgress
+    from dpaudit.training import derive_seed, load_trainer
+    from dpaudit.training.trainers import DPSettings, accepts_settings
+
+    spec = config.model.trainer
+    if spec is None:
+        raise InputError("--mode trainer needs a trainer (--trainer module:function)")
+    trainer = load_trainer(spec)
+    if not accepts_settings(trainer):
+        raise InputError(f"trainer {spec!r} takes no 'dp' keyword, so dpaudit cannot give it "
+                         "audit settings; add 'dp=None' to its signature (see "
+                         "dpaudit.training.trainers) or audit it with --mode blackbox")
+    data = data if data is not None else load_audit_data(config)
+    progress = progress or NullProgress()
+    delta = float(config.dp.delta)
+    clip = float(config.dp.l2_norm_clip)
+    noise = trainer_noise_multiplier(delta=delta, steps=steps, target_epsilon=target_epsilon)
+    rng = np.random.default_rng(derive_seed(config.seed, "trainer-canaries"))
+    canary_x, canary_y = craft_canaries(data.members.x, num_canaries, data.num_classes, rng)
+    scores, coins, run_ids, privacies, observed = [], [], [], [], []
+    for r in range(runs):
+        coin_rng = np.random.default_rng(derive_seed(config.seed, "trainer-coins", r))
+        included = coin_rng.random(num_canaries) < 0.5
+        if not included.any():  # probability 2^-m; an empty training set cannot run
+            included[coin_rng.integers(num_canaries)] = True
+        batch = int(included.sum())
+        recorder = StepRecorder()
+        settings = DPSettings(noise_multiplier=noise, l2_norm_clip=clip, batch_size=batch,
+                              steps=steps, sampling="poisson", observe=recorder)
+        with progress.model(f"trainer run {r + 1}/{runs}", 1) as advance:
+            _call(trainer, spec, canary_x[included], canary_y[included],
+                  seed=derive_seed(config.seed, "trainer-run", r), settings=settings)
+            run_scores = score_updates(recorder, canary_x, canary_y, batch_size=batch)
+            advance(1)
+        if recorder.steps != steps:
+            logger.warning("trainer %r made %d updates, asked for %d; the accountant prices "
+                           "the %d it made", spec, recorder.steps, steps, recorder.steps)
+        observed.append(recorder.steps)
+        scores.append(run_scores)
+        coins.append(included)
+        run_ids.append(np.full(num_canaries, r))
+        privacies.append(privacy_info(
+            dataset_size=batch, batch_size=batch, noise_multiplier=noise, l2_norm_clip=clip,
+            delta=delta, steps=recorder.steps, epochs=recorder.steps, sampling="poisson",
+            num_microbatches=None,
+            note=(f"audit settings chosen by dpaudit and given to trainer {spec!r}: full "
+                  f"batch, {steps} steps, noise calibrated to epsilon {target_epsilon:g}")))
+    worst = max(privacies, key=lambda p: math.inf if p.epsilon is None else p.epsilon)
+    details = {"canary_source": (f"crafted: orthonormal input directions (random beyond the "
+                                 f"input dimension) x {CANARY_SCALE:g} x the largest member "
+                                 "input norm, random labels; training set = the included "
+                                 "canaries only"),
+               "scoring": ("every update observed through the step hook; least-squares "
+                           "coefficient of each canary's gradient direction, summed over "
+                           "steps (Nasr et al. 2023)"),
+               "trainer": spec, "audit_steps": steps, "observed_steps": observed,
+               "audit_noise_multiplier": noise, "audit_target_epsilon": target_epsilon,
+               "dataset_sizes": sorted({p.dataset_size for p in privacies}),
+               "cache": "trainer runs are not cached: the audit needs every update"}
+    return CanaryObservations(mode="trainer", scores=np.concatenate(scores),
+                              is_member=np.concatenate(coins),
+                              run_ids=np.concatenate(run_ids), num_canaries=num_canaries,
+                              runs=runs, privacy=worst, details=details)
+
+
+def _call(trainer: Any, spec: str, x: np.ndarray, y: np.ndarray, *, seed: int,
+          settings: Any) -> Any:
+    try:
+        return trainer(x, y, seed=int(seed), private=True, dp=settings)
+    except InputError as e:
+        raise InputError(f"trainer {spec!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the user's code failing is bad input to us
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise InputError(f"trainer {spec!r} failed on {len(x)} canaries of shape "
+                         f"{tuple(x.shape[1:])}: {type(e).__name__}: {first}") from None
