@@ -28,7 +28,7 @@ from dpaudit.attacks.metrics import FPR_LEVELS as _ATTACK_FPR_LEVELS
 from dpaudit.errors import InputError
 from dpaudit.files import atomic_write_text, read_text_input
 from dpaudit.overview import result_html, result_repr
-from dpaudit.schema import validate_results
+from dpaudit.schema import INFINITY_STRINGS, validate_results
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -327,7 +327,8 @@ def _epsilon_out(value: Any) -> Any:
 
 
 def _epsilon_in(value: Any) -> float | None:
-    if value == INFINITE_EPSILON:
+    # dpaudit writes "inf"; the schema also accepts the other spellings of +infinity.
+    if value == INFINITE_EPSILON or value in INFINITY_STRINGS:
         return math.inf
     if isinstance(value, str):
         raise ValueError(f"an epsilon must be a number, {INFINITE_EPSILON!r} or null, "

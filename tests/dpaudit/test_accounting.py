@@ -7,7 +7,7 @@ import math
 
 import dp_accounting
 import pytest
-from dp_accounting import pld, rdp
+from dp_accounting import rdp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

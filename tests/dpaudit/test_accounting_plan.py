@@ -4,7 +4,6 @@ incremental per-epoch epsilon, and infinite epsilon in results.json (issue 13 it
 import dataclasses
 import json
 import math
-import os
 import subprocess
 import sys
 import time
