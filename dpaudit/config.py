@@ -35,7 +35,8 @@ __all__ = ["ATTACK_NAMES", "OPTIMIZERS", "DEFAULT_NOISE_MULTIPLIER", "DataConfig
            "ModelConfig", "TrainingConfig", "DPConfig", "AttacksConfig", "OutputConfig",
            "AuditConfig", "FLAGS", "load_config", "config_from_dict"]
 
-ATTACK_NAMES = ("loss_threshold", "confidence", "modified_entropy", "shadow")
+ATTACK_NAMES = ("loss_threshold", "confidence", "modified_entropy", "shadow", "lira",
+                "lira_offline", "rmia")
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 DATASET_KINDS = ("digits", "mnist", "mnist:train", "mnist:test")
 DATASET_PREFIXES = ("csv:", "npz:")
@@ -71,7 +72,7 @@ class DataConfig:
     dataset: str = _opt("digits", "str", "--dataset",
                         "digits | csv:PATH | npz:PATH | mnist")
     label_column: str = _opt("label", "str", "--label-column", "label column of a CSV dataset")
-    n_members: int = _opt(100, "int", "--members",
+    n_members: int = _opt(450, "int", "--members",
                           "training examples of the target (= number of non-members)")
     n_shadow_pool: int | None = _opt(None, "int?", "--shadow-pool",
                                      "attacker's examples for shadow models (default 2x members)")
@@ -178,9 +179,11 @@ class AttacksConfig:
     """Which membership-inference attacks run against each arm."""
 
     SECTION: ClassVar[str] = "attacks"
-    names: tuple[str, ...] = _opt(("loss_threshold", "modified_entropy", "shadow"), "strs",
+    names: tuple[str, ...] = _opt(("loss_threshold", "lira", "lira_offline", "rmia"), "strs",
                                   "--attacks", "comma-separated: " + ", ".join(ATTACK_NAMES))
     n_shadow: int = _opt(4, "int", "--shadow-models", "shadow models per arm")
+    n_reference: int = _opt(8, "int", "--reference-models",
+                            "reference models per arm for lira, lira_offline and rmia")
     shadow_per_class: bool = _opt(False, "bool", "--shadow-per-class",
                                   "one attack model per class (Shokri et al.)")
     confidence: float = _opt(0.95, "float", "--confidence",
@@ -195,6 +198,7 @@ class AttacksConfig:
         if len(set(self.names)) != len(self.names):
             raise _Invalid("attacks.names", "must not repeat an attack", list(self.names))
         _at_least("attacks.n_shadow", self.n_shadow, 1)
+        _at_least("attacks.n_reference", self.n_reference, 1)
         if not (0 < self.confidence < 1):
             raise _Invalid("attacks.confidence", "must be in (0, 1)", self.confidence)
         _at_least("attacks.top_exposed", self.top_exposed, 0)
