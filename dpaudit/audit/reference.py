@@ -139,7 +139,7 @@ def _stacked(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndar
                                  epochs=t.epochs, batch_size=t.batch_size, sampling=d.sampling,
                                  private=recipe.private, l2_norm_clip=d.l2_norm_clip,
                                  noise_multiplier=recipe.noise_multiplier)
-        initial = [recipe.build(s).get_weights() for s in seeds]
+        initial = [_initial_weights(recipe, s) for s in seeds]
         # fit_private's seed for a model of seed s, as Recipe.train passes it.
         fit_seeds = [derive_seed(s, "sampling") for s in seeds]
         with recipe.progress.model(f"{recipe.arm} references x{k}", t.epochs) as advance:
@@ -150,6 +150,18 @@ def _stacked(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndar
                                             for j, w in enumerate(ws)},
                                 {"steps": result.steps})
     return stacked_log_proba(weights, x), stacked_log_proba(weights, population_x)
+
+
+def _initial_weights(recipe: Recipe, seed: int) -> list[np.ndarray]:
+    """What `recipe.build(seed)` would start from, without building a Keras model."""
+    from dpaudit.training.models import dense_initial_weights
+
+    if seed not in recipe.initial_weights:
+        cfg = recipe.config.model
+        recipe.initial_weights[seed] = dense_initial_weights(
+            cfg.name, input_shape=recipe.input_shape, num_classes=recipe.num_classes,
+            seed=seed, hidden=cfg.hidden)
+    return recipe.initial_weights[seed]
 
 
 def reference_attack_results(name: str, refs: ReferenceOutputs, target_log_proba: np.ndarray,

@@ -30,6 +30,10 @@ __all__ = ["attack"]
                    "which then leave the evaluation).")
 @click.option("--shadow-models", "n_shadow", type=click.IntRange(min=1), default=4,
               show_default=True, help="Number of shadow models.")
+@click.option("--reference-models", "n_reference", type=click.IntRange(min=1), default=8,
+              show_default=True,
+              help="Reference models for lira, lira_offline and rmia (trained like the shadow "
+                   "models, on random halves of members + non-members).")
 @click.option("--attacks", "attack_names", metavar="NAMES",
               help="Comma-separated: " + ", ".join(ATTACK_NAMES)
                    + " (default: loss_threshold, modified_entropy, and shadow when a shadow recipe "
@@ -58,7 +62,7 @@ __all__ = ["attack"]
               help="Gate the results with this policy; exit 1 if it fails.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary table.")
 def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | None,
-           trainer: str | None, shadow_data: str | None, n_shadow: int,
+           trainer: str | None, shadow_data: str | None, n_shadow: int, n_reference: int,
            attack_names: str | None, epochs: int | None, batch_size: int | None,
            learning_rate: float | None, optimizer: str | None, label_column: str,
            scaling: str, max_examples: int | None, delta: float, confidence: float,
@@ -79,7 +83,8 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
     if shadow_model and trainer:
         raise InputError("give --shadow-model or --trainer, not both")
     with_shadow = bool(shadow_model or trainer)
-    overrides = {"attacks.n_shadow": n_shadow, "attacks.confidence": confidence,
+    overrides = {"attacks.n_shadow": n_shadow, "attacks.n_reference": n_reference,
+                 "attacks.confidence": confidence,
                  "attacks.names": attack_names or (
                      "loss_threshold,modified_entropy,shadow" if with_shadow
                      else "loss_threshold,modified_entropy"),

@@ -113,7 +113,7 @@ def make_step(state: StackState, x: tf.Tensor, y: tf.Tensor, *, learning_rate: f
             h = xb
             for layer in range(n_layers):
                 kernel, bias = state.params[2 * layer], state.params[2 * layer + 1]
-                z = tf.einsum("kbi,kio->kbo", h, kernel) + bias[:, None, :]
+                z = tf.linalg.matmul(h, kernel) + bias[:, None, :]
                 inputs.append(h)
                 pre.append(z)
                 h = tf.nn.relu(z) if layer < n_layers - 1 else z
@@ -127,8 +127,9 @@ def make_step(state: StackState, x: tf.Tensor, y: tf.Tensor, *, learning_rate: f
             scale = 1.0 / tf.maximum(count, 1.0)
             grads = []
             for a, g in zip(inputs, grads_z):
-                grads.append(tf.einsum("kbi,kbo->kio", a, g) * scale[:, None, None])
-                grads.append(tf.reduce_sum(g, axis=1) * scale[:, None])
+                weighted = g * scale[:, None, None]
+                grads.append(tf.linalg.matmul(a, weighted, transpose_a=True))
+                grads.append(tf.reduce_sum(weighted, axis=1))
         _apply(state, grads, apply, iterations, learning_rate)
         return tf.reduce_sum(losses, axis=1) / tf.maximum(count, 1.0)
 
@@ -140,8 +141,9 @@ def make_step(state: StackState, x: tf.Tensor, y: tf.Tensor, *, learning_rate: f
         weights = mechanism.clip_factors(tf.sqrt(squared), l2_norm_clip) * valid
         sums = []
         for a, g in zip(inputs, grads_z):
-            sums.append(tf.einsum("kbi,kbo,kb->kio", a, g, weights))
-            sums.append(tf.einsum("kbo,kb->ko", g, weights))
+            weighted = g * weights[:, :, None]
+            sums.append(tf.linalg.matmul(a, weighted, transpose_a=True))
+            sums.append(tf.reduce_sum(weighted, axis=1))
         stddev = mechanism.noise_stddev(l2_norm_clip, noise_multiplier)
         per_model = []
         for k in range(k_models):

@@ -11,7 +11,7 @@ tf = pytest.importorskip("tensorflow")
 from dpaudit import dp  # noqa: E402
 from dpaudit.dp import mechanism  # noqa: E402
 from dpaudit.errors import InputError  # noqa: E402
-from dpaudit.training.models import build_model  # noqa: E402
+from dpaudit.training.models import build_model, dense_initial_weights  # noqa: E402
 from dpaudit.training.stacked import (StackSettings, stack_unsupported,  # noqa: E402
                                       stacked_log_proba, train_stacked)
 
@@ -161,3 +161,12 @@ def test_bad_shapes_are_input_errors():
     with pytest.raises(InputError, match="fewer than batch_size"):
         train_stacked([_mlp(0).get_weights()], x, y, np.ones((1, 20), bool), seeds=[1],
                       settings=StackSettings(batch_size=25))
+
+
+@pytest.mark.parametrize("name,options", [("mlp", {"hidden": (16, 8)}), ("logreg", {})])
+def test_dense_initial_weights_equal_the_built_models(name, options):
+    built = build_model(name, input_shape=(4, 3), num_classes=5, seed=9, **options)
+    weights = dense_initial_weights(name, input_shape=(4, 3), num_classes=5, seed=9, **options)
+    assert len(weights) == len(built.get_weights())
+    for mine, theirs in zip(weights, built.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
