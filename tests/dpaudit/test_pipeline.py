@@ -20,7 +20,8 @@ from dpaudit.results import load_results
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 TINY = {"data.n_members": 30, "training.batch_size": 10, "training.epochs": 2,
-        "model.hidden": "8", "attacks.n_shadow": 1, "output.report": False}
+        "model.hidden": "8", "attacks.n_shadow": 1, "output.report": False,
+        "attacks.names": "loss_threshold,modified_entropy,shadow"}
 
 
 def tiny(**extra):

@@ -1,0 +1,173 @@
+"""Reference models (`dpaudit.audit.reference`) and the reference attacks in both commands."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from dpaudit.audit import reference as ref  # noqa: E402
+from dpaudit.audit.run import run_audit  # noqa: E402
+from dpaudit.config import load_config  # noqa: E402
+from dpaudit.progress import Progress  # noqa: E402
+from dpaudit.results import load_results  # noqa: E402
+from dpaudit.training import ModelCache, Recipe  # noqa: E402
+
+TINY = {"data.n_members": 30, "training.batch_size": 10, "training.epochs": 2,
+        "model.hidden": "8", "output.report": False, "attacks.n_reference": 4,
+        "attacks.names": "loss_threshold,lira,lira_offline,rmia"}
+
+
+class _Notes(Progress):
+    def __init__(self):
+        self.notes: list[str] = []
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 8])
+def test_masks_put_each_example_in_half_the_models(k):
+    masks = ref.reference_masks(1000, k, seed=3)
+    counts = masks.sum(axis=0)
+    if k % 2 == 0:
+        assert (counts == k // 2).all()
+    else:  # k // 2 or one more, each with probability 1/2
+        assert set(np.unique(counts)) <= {k // 2, k // 2 + 1}
+        # Binomial(1000, 1/2): 5 standard errors (~79) fail with probability < 1e-6.
+        assert abs((counts == k // 2 + 1).sum() - 500) < 5 * np.sqrt(250)
+    # Each model trains on about half the pool: hypergeometric-like, sd < sqrt(1000)/2.
+    assert np.all(np.abs(masks.sum(axis=1) - 500) < 5 * np.sqrt(1000) / 2)
+    np.testing.assert_array_equal(masks, ref.reference_masks(1000, k, seed=3))
+    assert not np.array_equal(masks, ref.reference_masks(1000, k, seed=4))
+
+
+def _recipe(tmp_path, private=False, **extra):
+    config = load_config(None, {**TINY, **extra})
+    return Recipe(config=config, private=private, noise_multiplier=1.0 if private else 0.0,
+                  input_shape=(6,), num_classes=3, cache=ModelCache(tmp_path),
+                  progress=_Notes())
+
+
+def _pool(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 3, n).astype(np.int64),
+            rng.normal(size=(15, 6)).astype(np.float32))
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_stacked_and_one_at_a_time_references_agree(tmp_path, monkeypatch, private):
+    """The pipeline's stack gives the models `Recipe.train` gives, seeds and masks included."""
+    x, y, population = _pool()
+    stacked = ref.train_references(_recipe(tmp_path / "a", private), x, y, population, k=2,
+                                   seed=5, name="r")
+    assert stacked.how == "stacked"
+    monkeypatch.setattr("dpaudit.training.stacked.stack_unsupported",
+                        lambda *a, **k: "testing the fallback")
+    recipe = _recipe(tmp_path / "b", private)
+    single = ref.train_references(recipe, x, y, population, k=2, seed=5, name="r")
+    assert single.how == "one at a time"
+    assert any("testing the fallback" in note for note in recipe.progress.notes)
+    np.testing.assert_array_equal(stacked.masks, single.masks)
+    # Same weights up to float32 rounding in a different order (see test_stacked).
+    np.testing.assert_allclose(stacked.log_proba, single.log_proba, atol=1e-4)
+    np.testing.assert_allclose(stacked.population_log_proba, single.population_log_proba,
+                               atol=1e-4)
+
+
+def test_a_stack_is_cached_as_one_entry_and_reused(tmp_path):
+    x, y, population = _pool()
+    first = ref.train_references(_recipe(tmp_path), x, y, population, k=2, seed=1, name="r")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.npz"]
+    recipe = _recipe(tmp_path)
+    again = ref.train_references(recipe, x, y, population, k=2, seed=1, name="r")
+    assert any("reused" in note for note in recipe.progress.notes)
+    np.testing.assert_array_equal(first.log_proba, again.log_proba)
+    other = _recipe(tmp_path, **{"training.learning_rate": 0.5})
+    ref.train_references(other, x, y, population, k=2, seed=1, name="r")
+    assert not any("reused" in note for note in other.progress.notes)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference-run")
+    return out, run_audit(load_config(None, TINY), out_dir=out)
+
+
+def test_pipeline_reports_target_and_pooled_reference_attacks(reference_run):
+    out, _ = reference_run
+    loaded = load_results(out / "results.json")
+    expected = ["loss_threshold", "lira", "lira_pooled", "lira_offline", "lira_offline_pooled",
+                "rmia", "rmia_pooled"]
+    for arm in loaded.arms:
+        assert [a.name for a in arm.attacks] == expected
+        by_name = {a.name: a for a in arm.attacks}
+        assert by_name["lira"].n_members == by_name["lira"].n_nonmembers == 30
+        # Pooled: 4 reference models x 60 pool examples, half of each model's IN.
+        pooled = by_name["lira_pooled"]
+        assert pooled.n_members + pooled.n_nonmembers == 4 * 60
+        assert pooled.n_members == 4 * 60 // 2
+        assert pooled.details["n_reference"] == 4
+        assert pooled.details["reference_training"] == "stacked"
+        assert pooled.details["pooled_pairs_independent"] is False
+    assert sorted(p.name for p in (out / "models").glob("*.npz")) == [
+        "baseline-reference.npz", "dp-reference.npz"]
+    with open(out / "scores.csv", newline="") as f:
+        attacks_in_csv = {row["attack"] for row in csv.DictReader(f)}
+    assert attacks_in_csv == {"loss_threshold", "lira", "lira_offline", "rmia"}
+
+
+def test_reference_models_are_reused_on_resume(reference_run, tmp_path):
+    out, first = reference_run
+    progress = _Notes()
+    again = run_audit(load_config(None, TINY), out_dir=out, progress=progress)
+    assert sum("reused" in note for note in progress.notes) == 4  # 2 targets, 2 stacks
+    for a, b in zip(first.arms, again.arms):
+        assert [s.auc for s in a.attacks] == [s.auc for s in b.attacks]
+
+
+def _external_data(out, tmp_path):
+    from dpaudit.data import load_dataset
+
+    ids = load_results(out / "results.json").data["ids"]
+    ds = load_dataset("digits")
+    for role in ("members", "nonmembers"):
+        rows = np.asarray(ids[role])
+        np.savez(tmp_path / f"{role}.npz", x=ds.x[rows] / 16.0, y=ds.y[rows])
+    return {"members": f"npz:{tmp_path / 'members.npz'}",
+            "nonmembers": f"npz:{tmp_path / 'nonmembers.npz'}"}
+
+
+def test_external_model_gets_reference_attacks(reference_run, tmp_path, monkeypatch):
+    from dpaudit.audit import external, outputs
+    from dpaudit.config import AttacksConfig, TrainingConfig
+
+    out, _ = reference_run
+    write = outputs.write_outputs
+    monkeypatch.setattr(outputs, "write_outputs",  # report.html is another module's test
+                        lambda *a, **k: write(*a, **{**k, "report": False}))
+    result = external.audit_model(
+        out / "models" / "baseline-target.keras", **_external_data(out, tmp_path),
+        shadow_model="mlp", attacks=AttacksConfig(names=("lira_offline", "rmia"), n_reference=2),
+        training=TrainingConfig(epochs=2, batch_size=5), out_dir=tmp_path / "out")
+    (arm,) = result.arms
+    assert [a.name for a in arm.attacks] == ["lira_offline", "lira_offline_pooled", "rmia",
+                                             "rmia_pooled"]
+    # Half the non-members became the attacker's data (RMIA's population).
+    assert arm.attacks[0].n_members == 30 and arm.attacks[0].n_nonmembers == 15
+    assert arm.attacks[1].details["reference_training"] == "stacked"
+
+
+def test_reference_attacks_without_a_recipe_are_bad_input(reference_run, tmp_path):
+    from dpaudit.audit import external
+    from dpaudit.config import AttacksConfig
+    from dpaudit.errors import InputError
+
+    out, _ = reference_run
+    with pytest.raises(InputError, match="lira need a recipe"):
+        external.audit_model(out / "models" / "baseline-target.keras",
+                             **_external_data(out, tmp_path),
+                             attacks=AttacksConfig(names=("lira",)), out_dir=tmp_path / "out")
