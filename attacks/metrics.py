@@ -90,7 +90,10 @@ class AttackMetrics:
       auc_ci_method: how `auc_ci` was computed.
       advantage: max over thresholds of TPR - FPR.
       tpr_at_fpr: {0.001: tpr, 0.01: tpr, 0.1: tpr}; TPR at the largest threshold whose
-        FPR is <= the level; NaN where fewer than 10/level non-members were given.
+        FPR is <= the level; NaN where fewer than 10/level non-members were given. Tied
+        scores are all flagged or none are, so where a tied block straddles the level
+        this is the TPR of the best threshold the scores honestly allow (no interpolation
+        between vertices, no split ties).
       fpr, tpr, thresholds: the full ROC (read-only arrays; thresholds[0] is +inf).
       epsilon_lower_bound: epsilon at `delta` is at least this, with probability
         >= `confidence` (see `attacks.bounds`).
@@ -159,8 +162,11 @@ def roc_curve(scores: ArrayLike, is_member: ArrayLike
         raise ValueError("roc_curve needs both members and non-members in is_member")
     order = np.argsort(-scores, kind="mergesort")
     sorted_scores, sorted_member = scores[order], is_member[order]
-    # Last index of each run of equal scores: a threshold moves all tied examples at once.
-    ends = np.r_[np.flatnonzero(np.diff(sorted_scores) != 0), len(scores) - 1]
+    # Last index of each run of equal scores: a threshold moves all tied examples at once,
+    # so the curve has a vertex only between distinct scores and no threshold can split a
+    # tie to reach an FPR the scores cannot. Compared with != rather than np.diff: inf -
+    # inf is NaN, which would split a run of tied infinite scores in input order.
+    ends = np.r_[np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]), len(scores) - 1]
     true_pos = np.cumsum(sorted_member)[ends]
     false_pos = ends + 1 - true_pos
     fpr = np.r_[0.0, false_pos / n_neg]
