@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from dpaudit._config_rules import _at_least, _choice, _coerce, _Invalid, _positive
 from dpaudit.accounting.plan import SAMPLINGS
 from dpaudit.data.splits import SCALINGS
 from dpaudit.errors import InputError
@@ -42,15 +43,6 @@ DATASET_KINDS = ("digits", "mnist", "mnist:train", "mnist:test")
 DATASET_PREFIXES = ("csv:", "npz:")
 # Used when neither noise_multiplier nor target_epsilon is given.
 DEFAULT_NOISE_MULTIPLIER = 2.0
-
-
-class _Invalid(InputError):
-    """A field broke its rule; the loader prefixes where the value came from."""
-
-    def __init__(self, key: str, rule: str, value: Any = dataclasses.MISSING):
-        self.key = key
-        got = "" if value is dataclasses.MISSING else f", got {value!r}"
-        super().__init__(f"field '{key}' {rule}{got}")
 
 
 def _opt(default: Any, kind: str, flag: str, help: str) -> Any:  # noqa: A002 - click's name
@@ -350,64 +342,3 @@ def _section(name: str, cls: type, raw: Mapping[str, Any]) -> Any:
                            + ", ".join(fields))
         values[key] = _coerce(f"{name}.{key}", value, fields[key].metadata["kind"])
     return cls(**values)
-
-
-def _coerce(key: str, value: Any, kind: str) -> Any:
-    optional = kind.endswith("?")
-    kind = kind.rstrip("?")
-    if value is None or (optional and isinstance(value, str) and value.lower() == "none"):
-        if optional:
-            return None
-        raise _Invalid(key, "must be set", value)
-    if kind == "int":
-        if isinstance(value, float) and not math.isfinite(value):
-            raise _Invalid(key, "must be an integer", value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            value = _parse(key, value, int, "an integer")
-        return int(value)
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            value = _parse(key, value, float, "a number")
-        if not math.isfinite(value):
-            raise _Invalid(key, "must be a finite number", value)
-        return float(value)
-    if kind == "bool":
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise _Invalid(key, "must be true or false", value)
-        return value
-    if kind == "str":
-        if not isinstance(value, str):
-            raise _Invalid(key, "must be a string", value)
-        return value
-    items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) \
-        else value
-    if not isinstance(items, (list, tuple)):
-        raise _Invalid(key, "must be a list", value)
-    item_kind = "int" if kind == "ints" else "str"
-    return tuple(_coerce(key, v, item_kind) for v in items)
-
-
-def _parse(key: str, value: Any, to: type, what: str) -> Any:
-    if isinstance(value, str):
-        try:
-            return to(value)
-        except ValueError:
-            pass
-    raise _Invalid(key, f"must be {what}", value)
-
-
-def _at_least(key: str, value: int, low: int) -> None:
-    if value < low:
-        raise _Invalid(key, f"must be >= {low}", value)
-
-
-def _positive(key: str, value: float) -> None:
-    if not value > 0:
-        raise _Invalid(key, "must be > 0", value)
-
-
-def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise _Invalid(key, f"must be one of {', '.join(choices)}", value)

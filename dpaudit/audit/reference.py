@@ -7,14 +7,14 @@ reference models that did (IN) and did not (OUT) train on it. Here the K referen
 models of an arm train with the arm's own recipe (DP-SGD with the same noise, clip,
 sampling, epochs and batch for the dp arm) on random halves of the audit pool
 (members + non-members of the target): LiRA's design, where each example is IN for
-half of the models (`reference_masks`). They train at once as a stack
+about half of the models (`reference_masks`). They train at once as a stack
 (`dpaudit.training.stacked`) when the architecture allows, else one at a time through
 the arm's `Recipe` (the log says which).
 
 Each attack is reported twice: against the target model, and pooled, i.e. every
 reference model taken as the target in turn with the others as its references, the
 (model, example) pairs evaluated together as the LiRA paper does, so TPR at 1% and
-0.1% FPR become resolvable. Pooled pairs share examples, so they are not independent
+0.1% FPR become resolvable (from `MIN_POOLED` models on). Pooled pairs share examples, so they are not independent
 trials: the confidence of a pooled epsilon lower bound is nominal (its details say so).
 """
 
@@ -28,29 +28,36 @@ from typing import Any
 
 import numpy as np
 
+from dpaudit.errors import InputError
 from dpaudit.training import Recipe, derive_seed, predict_log_proba
 
-__all__ = ["REFERENCE_ATTACKS", "ReferenceOutputs", "reference_masks", "train_references",
+__all__ = ["REFERENCE_ATTACKS", "MIN_POOLED", "ReferenceOutputs", "reference_masks", "train_references",
            "reference_attack_results"]
 
 logger = logging.getLogger(__name__)
 
 REFERENCE_ATTACKS = ("lira", "lira_offline", "rmia")
-# Carlini et al. (Sec. VI-A) fit one global variance when there are few reference
+# Pooled, each model keeps K - 1 references; with balanced masks and K = 2 an example
+# OUT of the target is IN its only reference, so it has no OUT reference at all.
+MIN_POOLED = 3
+# Carlini et al. fit one global variance when there are few reference
 # models: per-example variances from a handful of samples are too noisy.
 _GLOBAL_VARIANCE_BELOW = 64
 
 
 def reference_masks(n: int, k: int, seed: int) -> np.ndarray:
-    """(k, n) bool: each example IN for exactly k // 2 models (k odd: one more at random).
+    """(k, n) bool: each model trains on each example independently with probability 1/2.
 
-    Each example's IN models are a uniformly random subset (LiRA's construction), so a
-    model trains on about n / 2 examples and every example has IN and OUT references.
+    So each example is IN for about half the models, and each model trains on about
+    n / 2 examples (LiRA's design). Independent draws, rather than exactly k / 2 IN
+    models per example, matter for the pooled evaluation: with exact balance the number
+    of IN references an example has among the other k - 1 models gives away whether
+    the model under attack trained on it (k / 2 - 1 if it did, k / 2 if not), and online
+    LiRA's IN/OUT means then differ in precision by membership alone (measured: pooled
+    AUC 0.43 on a DP arm with k = 4, where independent masks give 0.5).
     """
     rng = np.random.default_rng(seed)
-    ranks = rng.random((k, n)).argsort(axis=0).argsort(axis=0)
-    n_in = k // 2 + ((rng.random(n) < 0.5) if k % 2 else 0)
-    return ranks < n_in
+    return rng.random((k, n)) < 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,8 +187,21 @@ def reference_attack_results(name: str, refs: ReferenceOutputs, target_log_proba
       kw: delta, confidence, seed for `attacks.evaluate`.
 
     Returns:
-      (target result, pooled result or None when there is a single reference model).
+      (target result, pooled result or None with fewer than `MIN_POOLED` models).
+
+    Raises:
+      InputError: too few reference models for the attack (e.g. LiRA with one).
     """
+    try:
+        return _reference_attack(name, refs, target_log_proba, target_population_log_proba,
+                                 labels, population_labels, is_member, kw)
+    except ValueError as e:  # the attack cannot run on so few models: the user's setting
+        raise InputError(f"attack {name!r} with attacks.n_reference = {len(refs.masks)} "
+                         f"reference models: {e}") from None
+
+
+def _reference_attack(name, refs, target_log_proba, target_population_log_proba, labels,
+                      population_labels, is_member, kw):
     from dpaudit import attacks
 
     k = len(refs.masks)
@@ -192,7 +212,7 @@ def reference_attack_results(name: str, refs: ReferenceOutputs, target_log_proba
         scores = attacks.logit_scaled_confidence(refs.log_proba, labels)
         result = attacks.lira_attack(target, scores, refs.masks, is_member, **options, **kw)
         pooled = attacks.pooled_attack(attacks.lira_attack, scores, refs.masks,
-                                       **options, **kw) if k > 1 else None
+                                       **options, **kw) if k >= MIN_POOLED else None
         details["global_variance"] = options["global_variance"]
     else:
         def p_true(log_proba: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -206,7 +226,7 @@ def reference_attack_results(name: str, refs: ReferenceOutputs, target_log_proba
             population_target=p_true(target_population_log_proba, population_labels),
             population_reference=population, **kw)
         pooled = attacks.pooled_attack(attacks.rmia_attack, scores, refs.masks,
-                                       population_scores=population, **kw) if k > 1 else None
+                                       population_scores=population, **kw) if k >= MIN_POOLED else None
     result = dataclasses.replace(result, details={**result.details, **details})
     if pooled is not None:
         pooled = dataclasses.replace(pooled, details={

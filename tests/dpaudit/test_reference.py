@@ -30,19 +30,23 @@ class _Notes(Progress):
 
 
 @pytest.mark.parametrize("k", [1, 2, 5, 8])
-def test_masks_put_each_example_in_half_the_models(k):
+def test_masks_put_each_example_in_about_half_the_models(k):
     masks = ref.reference_masks(1000, k, seed=3)
-    counts = masks.sum(axis=0)
-    if k % 2 == 0:
-        assert (counts == k // 2).all()
-    else:  # k // 2 or one more, each with probability 1/2
-        assert set(np.unique(counts)) <= {k // 2, k // 2 + 1}
-        # Binomial(1000, 1/2): 5 standard errors (~79) fail with probability < 1e-6.
-        assert abs((counts == k // 2 + 1).sum() - 500) < 5 * np.sqrt(250)
-    # Each model trains on about half the pool: hypergeometric-like, sd < sqrt(1000)/2.
-    assert np.all(np.abs(masks.sum(axis=1) - 500) < 5 * np.sqrt(1000) / 2)
+    # Bernoulli(1/2) per (model, example): 5 standard errors fail with probability < 1e-6.
+    assert abs(masks.mean() - 0.5) < 5 * np.sqrt(0.25 / masks.size)
+    assert np.all(np.abs(masks.sum(axis=1) - 500) < 5 * np.sqrt(250))
     np.testing.assert_array_equal(masks, ref.reference_masks(1000, k, seed=3))
     assert not np.array_equal(masks, ref.reference_masks(1000, k, seed=4))
+
+
+def test_masks_are_independent_across_models():
+    """A model's membership must not predict how many other models hold the example."""
+    masks = ref.reference_masks(20000, 4, seed=0)
+    others_in = masks[1:].sum(axis=0)
+    gap = others_in[masks[0]].mean() - others_in[~masks[0]].mean()
+    # Each mean of 3 Bernoulli(1/2) over ~10000 examples: SE of the gap ~ 0.0122;
+    # 5 SE fail with probability < 1e-6. (Exactly balanced masks give a gap of -1.)
+    assert abs(gap) < 5 * np.sqrt(2 * 0.75 / 10000)
 
 
 def _recipe(tmp_path, private=False, **extra):
@@ -86,6 +90,7 @@ def test_a_stack_is_cached_as_one_entry_and_reused(tmp_path):
     again = ref.train_references(recipe, x, y, population, k=2, seed=1, name="r")
     assert any("reused" in note for note in recipe.progress.notes)
     np.testing.assert_array_equal(first.log_proba, again.log_proba)
+    np.testing.assert_array_equal(first.masks, again.masks)
     other = _recipe(tmp_path, **{"training.learning_rate": 0.5})
     ref.train_references(other, x, y, population, k=2, seed=1, name="r")
     assert not any("reused" in note for note in other.progress.notes)
@@ -151,7 +156,7 @@ def test_external_model_gets_reference_attacks(reference_run, tmp_path, monkeypa
                         lambda *a, **k: write(*a, **{**k, "report": False}))
     result = external.audit_model(
         out / "models" / "baseline-target.keras", **_external_data(out, tmp_path),
-        shadow_model="mlp", attacks=AttacksConfig(names=("lira_offline", "rmia"), n_reference=2),
+        shadow_model="mlp", attacks=AttacksConfig(names=("lira_offline", "rmia"), n_reference=3),
         training=TrainingConfig(epochs=2, batch_size=5), out_dir=tmp_path / "out")
     (arm,) = result.arms
     assert [a.name for a in arm.attacks] == ["lira_offline", "lira_offline_pooled", "rmia",
@@ -171,3 +176,19 @@ def test_reference_attacks_without_a_recipe_are_bad_input(reference_run, tmp_pat
         external.audit_model(out / "models" / "baseline-target.keras",
                              **_external_data(out, tmp_path),
                              attacks=AttacksConfig(names=("lira",)), out_dir=tmp_path / "out")
+
+
+def test_too_few_reference_models_for_lira_is_bad_input(tmp_path):
+    from dpaudit.errors import InputError
+
+    x, y, population = _pool()
+    refs = ref.train_references(_recipe(tmp_path), x, y, population, k=1, seed=1, name="r")
+    log_proba = refs.log_proba[0]
+    kw = {"delta": 1e-5, "confidence": 0.95, "seed": 0}
+    with pytest.raises(InputError, match="'lira' with attacks.n_reference = 1"):
+        ref.reference_attack_results("lira", refs, log_proba, refs.population_log_proba[0],
+                                     y, np.zeros(15, np.int64), refs.masks[0], kw)
+    result, pooled = ref.reference_attack_results(
+        "rmia", refs, log_proba, refs.population_log_proba[0], y, np.zeros(15, np.int64),
+        refs.masks[0], kw)
+    assert result.name == "rmia" and pooled is None  # RMIA works with one model
