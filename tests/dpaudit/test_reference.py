@@ -111,10 +111,11 @@ def test_pipeline_reports_target_and_pooled_reference_attacks(reference_run):
         assert [a.name for a in arm.attacks] == expected
         by_name = {a.name: a for a in arm.attacks}
         assert by_name["lira"].n_members == by_name["lira"].n_nonmembers == 30
-        # Pooled: 4 reference models x 60 pool examples, half of each model's IN.
+        # Pooled: 4 reference models x 60 pool examples, each pair IN with probability
+        # 1/2 (Binomial(240, 1/2): 5 standard errors fail with probability < 1e-6).
         pooled = by_name["lira_pooled"]
         assert pooled.n_members + pooled.n_nonmembers == 4 * 60
-        assert pooled.n_members == 4 * 60 // 2
+        assert abs(pooled.n_members - 120) < 5 * np.sqrt(60)
         assert pooled.details["n_reference"] == 4
         assert pooled.details["reference_training"] == "stacked"
         assert pooled.details["pooled_pairs_independent"] is False
@@ -178,6 +179,7 @@ def test_reference_attacks_without_a_recipe_are_bad_input(reference_run, tmp_pat
                              attacks=AttacksConfig(names=("lira",)), out_dir=tmp_path / "out")
 
 
+@pytest.mark.filterwarnings("ignore::dpaudit.attacks.MetricWarning")  # 60 examples: TPR NaN
 def test_too_few_reference_models_for_lira_is_bad_input(tmp_path):
     from dpaudit.errors import InputError
 
