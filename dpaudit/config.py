@@ -12,7 +12,7 @@ commented file with every field.
 Example:
     >>> cfg = load_config(None, {"training.epochs": 5})
     >>> cfg.training.epochs, cfg.dp.noise_multiplier
-    (5, 2.0)
+    (5, 1.5)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ OPTIMIZERS = ("sgd", "adam", "adagrad")
 DATASET_KINDS = ("digits", "mnist", "mnist:train", "mnist:test")
 DATASET_PREFIXES = ("csv:", "npz:")
 # Used when neither noise_multiplier nor target_epsilon is given.
-DEFAULT_NOISE_MULTIPLIER = 2.0
+DEFAULT_NOISE_MULTIPLIER = 1.5
 
 
 def _opt(default: Any, kind: str, flag: str, help: str) -> Any:  # noqa: A002 - click's name
@@ -117,9 +117,9 @@ class TrainingConfig:
 
     SECTION: ClassVar[str] = "training"
     optimizer: str = _opt("adam", "str", "--optimizer", "sgd | adam | adagrad")
-    learning_rate: float = _opt(0.01, "float", "--learning-rate", "learning rate")
-    epochs: int = _opt(40, "int", "--epochs", "training epochs")
-    batch_size: int = _opt(25, "int", "--batch-size",
+    learning_rate: float = _opt(0.005, "float", "--learning-rate", "learning rate")
+    epochs: int = _opt(30, "int", "--epochs", "training epochs")
+    batch_size: int = _opt(50, "int", "--batch-size",
                            "batch size (expected batch size under Poisson sampling)")
 
     def __post_init__(self) -> None:
@@ -134,7 +134,7 @@ class DPConfig:
     """DP-SGD settings of the dp arm; give noise_multiplier or target_epsilon, not both."""
 
     SECTION: ClassVar[str] = "dp"
-    l2_norm_clip: float = _opt(1.0, "float", "--l2-norm-clip", "per-example gradient clip norm")
+    l2_norm_clip: float = _opt(3.0, "float", "--l2-norm-clip", "per-example gradient clip norm")
     noise_multiplier: float | None = _opt(None, "float?", "--noise-multiplier",
                                           f"noise std / clip (default "
                                           f"{DEFAULT_NOISE_MULTIPLIER})")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from dpaudit.commands._common import finish_run, load_policy_option, quiet_third_party_logs
+from dpaudit.commands._common import (finish_run, load_policy_option, quiet_third_party_logs,
+                                      summary_table)
+from dpaudit.commands.train_and_attack import pooled_lines
 from dpaudit.config import ATTACK_NAMES, OPTIMIZERS
 
 __all__ = ["attack"]
@@ -21,7 +23,8 @@ __all__ = ["attack"]
 @click.option("--nonmembers", required=True, metavar="DATA",
               help="Examples it was not trained on, same distribution (e.g. mnist:test).")
 @click.option("--shadow-model", type=click.Choice(["logreg", "mlp", "cnn"]),
-              help="Run the shadow-model attack with shadow models of this architecture.")
+              help="Run the shadow-model attack (and lira, lira_offline, rmia if named in "
+                   "--attacks) with models of this architecture.")
 @click.option("--trainer", metavar="MODULE:FUNCTION",
               help="Run the shadow-model attack with shadow models from your trainer, "
                    "called as function(x, y, *, seed, private=False).")
@@ -106,4 +109,5 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
                          attacks=attacks_config, training=training, delta=delta, seed=seed,
                          out_dir=out_dir, progress=NullProgress() if quiet else ClickProgress(),
                          policy=policy)
-    finish_run(result, out_dir, quiet=quiet)
+    finish_run(result, out_dir, quiet=quiet,
+               summary=summary_table(result) + pooled_lines(result))

@@ -6,15 +6,16 @@ config's field table, so a flag always overrides the same field of `--config`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
-from dpaudit.commands._common import (config_from_options, finish_run, load_policy_option,
-                                      quiet_third_party_logs, setting_options)
+from dpaudit.commands._common import (config_from_options, finish_run, fmt, load_policy_option,
+                                      quiet_third_party_logs, setting_options, summary_table)
 
-__all__ = ["train_and_attack"]
+__all__ = ["train_and_attack", "pooled_lines"]
 
 
 @click.command("train-and-attack")
@@ -31,7 +32,8 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
 
     Both arms use the same data, architecture, initial weights and batch sampling; the
     dp arm adds per-example clipping and noise. Each is attacked with membership
-    inference (loss threshold, modified entropy, shadow models), and the accountant's epsilon
+    inference (loss threshold, and LiRA and RMIA with reference models trained like the
+    arm's target; also modified entropy and shadow models), and the accountant's epsilon
     is set beside what the attacks achieve. Writes results.json, scores.csv,
     report.html and the trained models to the output directory (--out). Running it
     again with the same settings and --out reuses the models already trained.
@@ -47,4 +49,29 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
 
     result = run_audit(config, progress=NullProgress() if quiet else ClickProgress(),
                        policy=policy)
-    finish_run(result, Path(config.output.dir), quiet=quiet)
+    finish_run(result, Path(config.output.dir), quiet=quiet,
+               summary=summary_table(result) + pooled_lines(result))
+
+
+def pooled_lines(result: Any) -> str:
+    """Per arm, the pooled reference attack with the highest TPR at 1% FPR, if any ran.
+
+    The table's best attack is the target's own; its TPR at 1% FPR needs 1000
+    non-members, which the pooled evaluation (models x examples) usually has.
+    """
+    lines = []
+    for arm in result.arms:
+        pooled = [a for a in arm.attacks if a.name.endswith("_pooled")]
+        if not pooled:
+            continue
+
+        def tpr(a: Any, level: str = "0.01") -> float:
+            value = a.tpr_at_fpr.get(level)
+            return -1.0 if value is None or math.isnan(value) else value
+
+        best = max(pooled, key=tpr)
+        lines.append(f"{arm.name}: {best.name} over {best.details.get('n_reference', '?')} "
+                     f"reference models: AUC {best.auc:.3f}, TPR@1%FPR "
+                     f"{fmt(best.tpr_at_fpr.get('0.01'))}, TPR@0.1%FPR "
+                     f"{fmt(best.tpr_at_fpr.get('0.001'))}")
+    return "".join("\n" + line for line in lines)
