@@ -15,7 +15,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "audit.toml"
 
 def test_defaults_fill_noise_multiplier_when_no_target_epsilon():
     cfg = load_config()
-    assert cfg.dp.noise_multiplier == 2.0
+    assert cfg.dp.noise_multiplier == 1.5
     assert cfg.dp.target_epsilon is None
     assert cfg.data.dataset == "digits"
     assert cfg.model.hidden == (256, 256)
