@@ -172,8 +172,10 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
                                        if with_shadow else ("loss_threshold", "modified_entropy"))
     needs_recipe = sorted(set(attacks.names) & {"shadow", *REFERENCE_ATTACKS})
     if needs_recipe and not with_shadow:
-        raise InputError(f"attack(s) {', '.join(needs_recipe)} need a recipe for their models: "
-                         "--shadow-model NAME or --trainer module:function")
+        what = (f"the {needs_recipe[0]} attack needs" if len(needs_recipe) == 1
+                else f"the {', '.join(needs_recipe)} attacks need")
+        raise InputError(f"{what} --shadow-model NAME or --trainer module:function to train "
+                         "its models (--attacks)")
     out = Path(out_dir)
     shadow_arg = None
     run_config = None

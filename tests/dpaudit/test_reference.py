@@ -173,7 +173,7 @@ def test_reference_attacks_without_a_recipe_are_bad_input(reference_run, tmp_pat
     from dpaudit.errors import InputError
 
     out, _ = reference_run
-    with pytest.raises(InputError, match="lira need a recipe"):
+    with pytest.raises(InputError, match="the lira attack needs --shadow-model"):
         external.audit_model(out / "models" / "baseline-target.keras",
                              **_external_data(out, tmp_path),
                              attacks=AttacksConfig(names=("lira",)), out_dir=tmp_path / "out")
