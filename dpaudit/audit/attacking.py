@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, members: Any,
                    nonmembers: Any, *, names: tuple[str, ...], delta: float, confidence: float,
                    seed: int, shadow: tuple | None, top_k: int = 10,
-                   reference: tuple | None = None) -> tuple[list[AttackSummary], list[tuple[str, int, int, float]]]:
+                   reference: tuple | None = None
+                   ) -> tuple[list[AttackSummary], list[tuple[str, int, int, float]]]:
     """Runs the named attacks on one model's outputs.
 
     Args:

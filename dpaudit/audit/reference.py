@@ -14,8 +14,9 @@ the arm's `Recipe` (the log says which).
 Each attack is reported twice: against the target model, and pooled, i.e. every
 reference model taken as the target in turn with the others as its references, the
 (model, example) pairs evaluated together as the LiRA paper does, so TPR at 1% and
-0.1% FPR become resolvable (from `MIN_POOLED` models on). Pooled pairs share examples, so they are not independent
-trials: the confidence of a pooled epsilon lower bound is nominal (its details say so).
+0.1% FPR become resolvable (from `MIN_POOLED` models on). Pooled pairs share examples,
+so they are not independent trials: the confidence of a pooled epsilon lower bound is
+nominal (its details say so).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import numpy as np
 from dpaudit.errors import InputError
 from dpaudit.training import Recipe, derive_seed, predict_log_proba
 
-__all__ = ["REFERENCE_ATTACKS", "MIN_POOLED", "ReferenceOutputs", "reference_masks", "train_references",
-           "reference_attack_results"]
+__all__ = ["REFERENCE_ATTACKS", "MIN_POOLED", "ReferenceOutputs", "reference_masks",
+           "train_references", "reference_attack_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,12 @@ def _stacked(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndar
     return stacked_log_proba(weights, x), stacked_log_proba(weights, population_x)
 
 
+def _true_class_proba(log_proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """p(y|x) from log-probabilities (..., n, classes): RMIA's score."""
+    index = np.broadcast_to(labels[:, None], (*log_proba.shape[:-1], 1))
+    return np.exp(np.take_along_axis(log_proba, index, axis=-1)[..., 0])
+
+
 def _initial_weights(recipe: Recipe, seed: int) -> list[np.ndarray]:
     """What `recipe.build(seed)` would start from, without building a Keras model."""
     from dpaudit.training.models import dense_initial_weights
@@ -215,18 +222,15 @@ def _reference_attack(name, refs, target_log_proba, target_population_log_proba,
                                        **options, **kw) if k >= MIN_POOLED else None
         details["global_variance"] = options["global_variance"]
     else:
-        def p_true(log_proba: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return np.exp(np.take_along_axis(log_proba, y[:, None], axis=-1)[..., 0]) \
-                if log_proba.ndim == 2 else np.exp(log_proba[:, np.arange(len(y)), y])
-
-        scores = p_true(refs.log_proba, labels)
-        population = p_true(refs.population_log_proba, population_labels)
+        scores = _true_class_proba(refs.log_proba, labels)
+        population = _true_class_proba(refs.population_log_proba, population_labels)
         result = attacks.rmia_attack(
-            p_true(target_log_proba, labels), scores, refs.masks, is_member,
-            population_target=p_true(target_population_log_proba, population_labels),
+            _true_class_proba(target_log_proba, labels), scores, refs.masks, is_member,
+            population_target=_true_class_proba(target_population_log_proba, population_labels),
             population_reference=population, **kw)
-        pooled = attacks.pooled_attack(attacks.rmia_attack, scores, refs.masks,
-                                       population_scores=population, **kw) if k >= MIN_POOLED else None
+        pooled = attacks.pooled_attack(
+            attacks.rmia_attack, scores, refs.masks, population_scores=population,
+            **kw) if k >= MIN_POOLED else None
     result = dataclasses.replace(result, details={**result.details, **details})
     if pooled is not None:
         pooled = dataclasses.replace(pooled, details={

@@ -8,9 +8,10 @@ shadow models, Shokri et al., S&P 2017, trained with the arm's own recipe on the
 pool; reference models for LiRA, Carlini et al., S&P 2022, and RMIA, Zarifzadeh et al.,
 ICML 2024, trained with the arm's own recipe on random halves of members + non-members,
 all at once as a stack where the architecture allows, see `dpaudit.audit.reference`)
--> metrics (on the target, and pooled over the reference models) -> the accountant's epsilon for the dp arm, priced on the steps that
-actually ran -> AuditResult -> scores.csv, report.html, results.json (written last,
-so a results.json always belongs to a finished run).
+-> metrics (on the target, and pooled over the reference models) -> the accountant's
+epsilon for the dp arm, priced on the steps that actually ran -> AuditResult ->
+scores.csv, report.html, results.json (written last, so a results.json always belongs to
+a finished run).
 
 The two arms are paired: same members, same initial weights (built once, copied),
 same sampling (`dpaudit.dp.fit_private` for both), same seeds; only clipping and
