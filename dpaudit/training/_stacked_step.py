@@ -64,20 +64,21 @@ def _apply(state: StackState, grads: list, apply: tf.Tensor, iterations: tf.Tens
         if state.optimizer == "sgd":
             update = lr * g
         elif state.optimizer == "adam":
+            # Keras' m += (g - m)(1 - beta_1), v += (g^2 - v)(1 - beta_2), each scaled by
+            # `on` (exactly 1 or 0), so a skipped model's slots stay as they were.
             m_var, v_var = state.slots[0][i], state.slots[1][i]
-            m = m_var + (g - m_var) * (1 - _ADAM_BETA_1)
-            v = v_var + (tf.square(g) - v_var) * (1 - _ADAM_BETA_2)
+            m_var.assign_add((g - m_var) * (on * (1 - _ADAM_BETA_1)))
+            v_var.assign_add((tf.square(g) - v_var) * (on * (1 - _ADAM_BETA_2)))
             alpha = lr * tf.sqrt(1 - tf.pow(_ADAM_BETA_2, step)) / (1 - tf.pow(_ADAM_BETA_1,
                                                                             step))
-            update = m * _per_model(alpha, var) / (tf.sqrt(v) + _EPSILON)
-            m_var.assign(on * m + (1 - on) * m_var)
-            v_var.assign(on * v + (1 - on) * v_var)
+            update = m_var * _per_model(alpha * apply, var) / (tf.sqrt(v_var) + _EPSILON)
         else:  # adagrad
             acc_var = state.slots[0][i]
-            acc = acc_var + tf.square(g)
-            update = lr * g / tf.sqrt(acc + _EPSILON)
-            acc_var.assign(on * acc + (1 - on) * acc_var)
-        var.assign_sub(on * update)
+            acc_var.assign_add(tf.square(g) * on)
+            update = lr * g * on / tf.sqrt(acc_var + _EPSILON)
+        if state.optimizer == "sgd":
+            update = update * on
+        var.assign_sub(update)
 
 
 def make_step(state: StackState, x: tf.Tensor, y: tf.Tensor, *, learning_rate: float,
