@@ -12,7 +12,7 @@ commented file with every field.
 Example:
     >>> cfg = load_config(None, {"training.epochs": 5})
     >>> cfg.training.epochs, cfg.dp.noise_multiplier
-    (5, 2.0)
+    (5, 1.5)
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from dpaudit._config_rules import _at_least, _choice, _coerce, _Invalid, _positive
 from dpaudit.accounting.plan import SAMPLINGS
 from dpaudit.data.splits import SCALINGS
 from dpaudit.errors import InputError
@@ -35,21 +36,13 @@ __all__ = ["ATTACK_NAMES", "OPTIMIZERS", "DEFAULT_NOISE_MULTIPLIER", "DataConfig
            "ModelConfig", "TrainingConfig", "DPConfig", "AttacksConfig", "OutputConfig",
            "ExecutionConfig", "AuditConfig", "FLAGS", "load_config", "config_from_dict"]
 
-ATTACK_NAMES = ("loss_threshold", "confidence", "modified_entropy", "shadow")
+ATTACK_NAMES = ("loss_threshold", "confidence", "modified_entropy", "shadow", "lira",
+                "lira_offline", "rmia")
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 DATASET_KINDS = ("digits", "mnist", "mnist:train", "mnist:test")
 DATASET_PREFIXES = ("csv:", "npz:")
 # Used when neither noise_multiplier nor target_epsilon is given.
-DEFAULT_NOISE_MULTIPLIER = 2.0
-
-
-class _Invalid(InputError):
-    """A field broke its rule; the loader prefixes where the value came from."""
-
-    def __init__(self, key: str, rule: str, value: Any = dataclasses.MISSING):
-        self.key = key
-        got = "" if value is dataclasses.MISSING else f", got {value!r}"
-        super().__init__(f"field '{key}' {rule}{got}")
+DEFAULT_NOISE_MULTIPLIER = 1.5
 
 
 def _opt(default: Any, kind: str, flag: str, help: str) -> Any:  # noqa: A002 - click's name
@@ -71,7 +64,7 @@ class DataConfig:
     dataset: str = _opt("digits", "str", "--dataset",
                         "digits | csv:PATH | npz:PATH | mnist")
     label_column: str = _opt("label", "str", "--label-column", "label column of a CSV dataset")
-    n_members: int = _opt(100, "int", "--members",
+    n_members: int = _opt(450, "int", "--members",
                           "training examples of the target (= number of non-members)")
     n_shadow_pool: int | None = _opt(None, "int?", "--shadow-pool",
                                      "attacker's examples for shadow models (default 2x members)")
@@ -124,9 +117,9 @@ class TrainingConfig:
 
     SECTION: ClassVar[str] = "training"
     optimizer: str = _opt("adam", "str", "--optimizer", "sgd | adam | adagrad")
-    learning_rate: float = _opt(0.01, "float", "--learning-rate", "learning rate")
-    epochs: int = _opt(40, "int", "--epochs", "training epochs")
-    batch_size: int = _opt(25, "int", "--batch-size",
+    learning_rate: float = _opt(0.005, "float", "--learning-rate", "learning rate")
+    epochs: int = _opt(30, "int", "--epochs", "training epochs")
+    batch_size: int = _opt(50, "int", "--batch-size",
                            "batch size (expected batch size under Poisson sampling)")
 
     def __post_init__(self) -> None:
@@ -141,7 +134,7 @@ class DPConfig:
     """DP-SGD settings of the dp arm; give noise_multiplier or target_epsilon, not both."""
 
     SECTION: ClassVar[str] = "dp"
-    l2_norm_clip: float = _opt(1.0, "float", "--l2-norm-clip", "per-example gradient clip norm")
+    l2_norm_clip: float = _opt(3.0, "float", "--l2-norm-clip", "per-example gradient clip norm")
     noise_multiplier: float | None = _opt(None, "float?", "--noise-multiplier",
                                           f"noise std / clip (default "
                                           f"{DEFAULT_NOISE_MULTIPLIER})")
@@ -178,9 +171,11 @@ class AttacksConfig:
     """Which membership-inference attacks run against each arm."""
 
     SECTION: ClassVar[str] = "attacks"
-    names: tuple[str, ...] = _opt(("loss_threshold", "modified_entropy", "shadow"), "strs",
+    names: tuple[str, ...] = _opt(("loss_threshold", "lira", "lira_offline", "rmia"), "strs",
                                   "--attacks", "comma-separated: " + ", ".join(ATTACK_NAMES))
     n_shadow: int = _opt(4, "int", "--shadow-models", "shadow models per arm")
+    n_reference: int = _opt(8, "int", "--reference-models",
+                            "reference models per arm for lira, lira_offline and rmia")
     shadow_per_class: bool = _opt(False, "bool", "--shadow-per-class",
                                   "one attack model per class (Shokri et al.)")
     confidence: float = _opt(0.95, "float", "--confidence",
@@ -195,6 +190,7 @@ class AttacksConfig:
         if len(set(self.names)) != len(self.names):
             raise _Invalid("attacks.names", "must not repeat an attack", list(self.names))
         _at_least("attacks.n_shadow", self.n_shadow, 1)
+        _at_least("attacks.n_reference", self.n_reference, 1)
         if not (0 < self.confidence < 1):
             raise _Invalid("attacks.confidence", "must be in (0, 1)", self.confidence)
         _at_least("attacks.top_exposed", self.top_exposed, 0)
@@ -363,64 +359,3 @@ def _section(name: str, cls: type, raw: Mapping[str, Any]) -> Any:
                            + ", ".join(fields))
         values[key] = _coerce(f"{name}.{key}", value, fields[key].metadata["kind"])
     return cls(**values)
-
-
-def _coerce(key: str, value: Any, kind: str) -> Any:
-    optional = kind.endswith("?")
-    kind = kind.rstrip("?")
-    if value is None or (optional and isinstance(value, str) and value.lower() == "none"):
-        if optional:
-            return None
-        raise _Invalid(key, "must be set", value)
-    if kind == "int":
-        if isinstance(value, float) and not math.isfinite(value):
-            raise _Invalid(key, "must be an integer", value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            value = _parse(key, value, int, "an integer")
-        return int(value)
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            value = _parse(key, value, float, "a number")
-        if not math.isfinite(value):
-            raise _Invalid(key, "must be a finite number", value)
-        return float(value)
-    if kind == "bool":
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise _Invalid(key, "must be true or false", value)
-        return value
-    if kind == "str":
-        if not isinstance(value, str):
-            raise _Invalid(key, "must be a string", value)
-        return value
-    items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) \
-        else value
-    if not isinstance(items, (list, tuple)):
-        raise _Invalid(key, "must be a list", value)
-    item_kind = "int" if kind == "ints" else "str"
-    return tuple(_coerce(key, v, item_kind) for v in items)
-
-
-def _parse(key: str, value: Any, to: type, what: str) -> Any:
-    if isinstance(value, str):
-        try:
-            return to(value)
-        except ValueError:
-            pass
-    raise _Invalid(key, f"must be {what}", value)
-
-
-def _at_least(key: str, value: int, low: int) -> None:
-    if value < low:
-        raise _Invalid(key, f"must be >= {low}", value)
-
-
-def _positive(key: str, value: float) -> None:
-    if not value > 0:
-        raise _Invalid(key, "must be > 0", value)
-
-
-def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise _Invalid(key, f"must be one of {', '.join(choices)}", value)

@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, members: Any,
                    nonmembers: Any, *, names: tuple[str, ...], delta: float, confidence: float,
-                   seed: int, shadow: tuple | None, top_k: int = 10
+                   seed: int, shadow: tuple | None, top_k: int = 10,
+                   reference: tuple | None = None
                    ) -> tuple[list[AttackSummary], list[tuple[str, int, int, float]]]:
     """Runs the named attacks on one model's outputs.
 
@@ -35,9 +36,14 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
       shadow: (shadow_x, shadow_y, train_and_score, n_shadow, per_class) for the shadow
         attack, or None to skip it.
       top_k: most exposed members listed per attack.
+      reference: (ReferenceOutputs, target log-probabilities on the pool (members then
+        non-members), target log-probabilities on the population, population labels)
+        for lira, lira_offline and rmia (`dpaudit.audit.reference`), or None to skip them.
 
     Returns:
-      The AttackSummary list and scores.csv rows (attack, example id, is_member, score).
+      The AttackSummary list (a reference attack adds a "<name>_pooled" summary over its
+      reference models) and scores.csv rows (attack, example id, is_member, score) of the
+      attacks on the target.
     """
     from dpaudit import attacks
 
@@ -58,7 +64,8 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
         # Unresolvable metrics (e.g. TPR at FPR 0.001 with 100 non-members) are expected
         # here and are NaN in the results; log them instead of printing warnings.
         warnings.simplefilter("always", attacks.MetricWarning)
-        _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows)
+        _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows,
+                     reference)
     for w in caught:
         if issubclass(w.category, attacks.MetricWarning):
             logger.info("%s", w.message)
@@ -67,11 +74,29 @@ def attack_outputs(probs_members: np.ndarray, probs_nonmembers: np.ndarray, memb
     return summaries, rows
 
 
-def _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows):
+def _run_attacks(names, probs, labels, ids, is_member, kw, shadow, top_k, summaries, rows,
+                 reference):
     from dpaudit import attacks
+    from dpaudit.audit.reference import REFERENCE_ATTACKS, reference_attack_results
 
     for name in names:
-        if name == "loss_threshold":
+        if name in REFERENCE_ATTACKS:
+            if reference is None:
+                logger.info("%s attack skipped: no reference models", name)
+                continue
+            refs, target, target_population, population_labels = reference
+            result, pooled = reference_attack_results(name, refs, target, target_population,
+                                                      labels, population_labels, is_member, kw)
+            summaries.append(summarize_attack(result, ids=ids, labels=labels, top_k=top_k))
+            rows.extend((result.name, int(i), int(m), float(v))
+                        for i, m, v in zip(ids, is_member, np.asarray(result.scores)))
+            if pooled is not None:
+                k = len(refs.masks)
+                # Pairs (model, example): each example appears once per reference model.
+                summaries.append(summarize_attack(pooled, ids=np.tile(ids, k),
+                                                  labels=np.tile(labels, k), top_k=top_k))
+            continue
+        elif name == "loss_threshold":
             result = attacks.loss_threshold_attack(per_example_loss(probs, labels), is_member,
                                                    **kw)
         elif name == "confidence":

@@ -5,7 +5,10 @@ layer code is run). Its outputs on known members and known non-members go throug
 the same attacks as in `dpaudit train-and-attack`; a shadow-model attack needs a
 recipe to imitate its training (a zoo model name or your trainer function) and the
 attacker's own data (`shadow_data`, or half of the non-members, moved out of the
-evaluation so no example is both). No DP claim is made, so the arm has no epsilon.
+evaluation so no example is both). The reference-model attacks (lira, lira_offline,
+rmia; `dpaudit.audit.reference`) use the same recipe: K reference models train on random
+halves of the evaluated members + non-members, and the attacker's data serves as RMIA's
+population. No DP claim is made, so the arm has no epsilon.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from dpaudit.audit import outputs as output
 from dpaudit.audit import provenance
 from dpaudit.audit.attacking import attack_outputs
+from dpaudit.audit.reference import REFERENCE_ATTACKS, train_references
 from dpaudit.config import (AttacksConfig, AuditConfig, DataConfig, ModelConfig, OutputConfig,
                             TrainingConfig)
 from dpaudit.data import Dataset, Part, load_dataset
@@ -29,7 +33,8 @@ from dpaudit.errors import InputError
 from dpaudit.gate import as_policy
 from dpaudit.progress import NullProgress, Progress
 from dpaudit.results import ArmResult, AuditResult, Utility
-from dpaudit.training import ModelCache, Recipe, derive_seed, load_trainer, predict_proba
+from dpaudit.training import (ModelCache, Recipe, derive_seed, load_trainer, predict_log_proba,
+                              predict_proba)
 
 __all__ = ["audit_model", "check_model_file", "load_keras_model", "fit_to_model",
            "model_proba", "fresh_nonmembers"]
@@ -274,9 +279,12 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
 
     attacks = attacks or AttacksConfig(names=("loss_threshold", "modified_entropy", "shadow")
                                        if with_shadow else ("loss_threshold", "modified_entropy"))
-    if "shadow" in attacks.names and not with_shadow:
-        raise InputError("the shadow attack needs --shadow-model NAME or --trainer "
-                         "module:function")
+    needs_recipe = sorted(set(attacks.names) & {"shadow", *REFERENCE_ATTACKS})
+    if needs_recipe and not with_shadow:
+        what = (f"the {needs_recipe[0]} attack needs" if len(needs_recipe) == 1
+                else f"the {', '.join(needs_recipe)} attacks need")
+        raise InputError(f"{what} --shadow-model NAME or --trainer module:function to train "
+                         "its models (--attacks)")
     out = Path(out_dir)
     shadow_arg = None
     run_config = None
@@ -304,10 +312,20 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
 
         shadow_arg = (shadow_part.x, shadow_part.y, train_and_score, attacks.n_shadow,
                       attacks.shadow_per_class)
+    reference = None
+    if set(attacks.names) & set(REFERENCE_ATTACKS):
+        assert shadow_part is not None
+        members_part, non_part = parts["members"], parts["nonmembers"]
+        pool_x = np.concatenate([members_part.x, non_part.x])
+        refs = train_references(recipe, pool_x, np.concatenate([members_part.y, non_part.y]),
+                                shadow_part.x, k=attacks.n_reference,
+                                seed=derive_seed(seed, "reference"), name="reference")
+        reference = (refs, predict_log_proba(model, pool_x),
+                     predict_log_proba(model, shadow_part.x), shadow_part.y)
     summaries, rows = attack_outputs(
         probs_m, probs_n, parts["members"], parts["nonmembers"], names=attacks.names,
         delta=delta, confidence=attacks.confidence, seed=derive_seed(seed, "attacks"),
-        shadow=shadow_arg, top_k=attacks.top_exposed)
+        shadow=shadow_arg, top_k=attacks.top_exposed, reference=reference)
 
     def accuracy(p: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(p.argmax(axis=1) == y))

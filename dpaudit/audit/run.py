@@ -5,9 +5,13 @@ Data flow (docs/architecture.md): config -> dataset -> split (members | non-memb
 per-example outputs on members and non-members -> attacks (loss threshold, Yeom et
 al., CSF 2018; confidence and modified entropy, Song & Mittal, USENIX Security 2021;
 shadow models, Shokri et al., S&P 2017, trained with the arm's own recipe on the shadow
-pool) -> metrics -> the accountant's epsilon for the dp arm, priced on the steps that
-actually ran -> AuditResult -> scores.csv, report.html, results.json (written last,
-so a results.json always belongs to a finished run).
+pool; reference models for LiRA, Carlini et al., S&P 2022, and RMIA, Zarifzadeh et al.,
+ICML 2024, trained with the arm's own recipe on random halves of members + non-members,
+all at once as a stack where the architecture allows, see `dpaudit.audit.reference`)
+-> metrics (on the target, and pooled over the reference models) -> the accountant's
+epsilon for the dp arm, priced on the steps that actually ran -> AuditResult ->
+scores.csv, report.html, results.json (written last, so a results.json always belongs to
+a finished run).
 
 The two arms are paired: same members, same initial weights (built once, copied),
 same sampling (`dpaudit.dp.fit_private` for both), same seeds; only clipping and
@@ -36,6 +40,7 @@ from dpaudit.audit import provenance as prov
 from dpaudit.audit.attacking import attack_outputs
 from dpaudit.audit.checkpoints import checkpoint_epochs, leakage_callback, leakage_from_history
 from dpaudit.audit.inputs import load_audit_data, resolve_noise
+from dpaudit.audit.reference import REFERENCE_ATTACKS, train_references
 from dpaudit.config import AuditConfig
 from dpaudit.data import AuditData
 from dpaudit.errors import InputError
@@ -44,11 +49,14 @@ from dpaudit.gate import as_policy, evaluate_gate
 from dpaudit.progress import NullProgress, Progress
 from dpaudit.results import ArmResult, AuditResult, PrivacyInfo
 from dpaudit.training import (ModelCache, Recipe, derive_seed, load_trainer, measure_utility,
-                              predict_proba)
+                              predict_log_proba, predict_proba)
 
 __all__ = ["run_audit"]
 
 logger = logging.getLogger(__name__)
+
+# Most population points (RMIA's z) taken from the test set.
+_POPULATION = 1000
 
 
 def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
@@ -157,8 +165,10 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str, executor: Executo
                                                delta=config.dp.delta),))
     leakage, target_history = leakage_from_history(target.history)
     model = target.model
-    probs_members = predict_proba(model, members.x)
-    probs_nonmembers = predict_proba(model, nonmembers.x)
+    pool_x = np.concatenate([members.x, nonmembers.x])
+    log_proba_pool = predict_log_proba(model, pool_x)
+    probs_members = np.exp(log_proba_pool[:len(members)])
+    probs_nonmembers = np.exp(log_proba_pool[len(members):])
     probs_test = predict_proba(model, data.test.x)
     if probs_members.shape[1] < data.num_classes:
         raise InputError(f"model outputs {probs_members.shape[1]} classes, dataset "
@@ -169,13 +179,27 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str, executor: Executo
     train_and_score = TrainAndScore(recipe, executor, name=f"{arm}-shadow",
                                     label=f"{arm} shadow", total=n_shadow)
 
+    reference = None
+    if set(config.attacks.names) & set(REFERENCE_ATTACKS):
+        population = data.test if len(data.test) else data.shadow
+        # RMIA's z: points no model trains on; a bounded number keeps its pairwise
+        # comparisons cheap on large test sets.
+        population_x, population_y = population.x[:_POPULATION], population.y[:_POPULATION]
+        refs = train_references(recipe, pool_x, np.concatenate([members.y, nonmembers.y]),
+                                population_x, k=config.attacks.n_reference,
+                                seed=derive_seed(config.seed, "reference"),
+                                name=f"{arm}-reference")
+        logger.info("%s: %d reference models trained %s in %.1f s", arm, len(refs.masks),
+                    refs.how, refs.seconds)
+        reference = (refs, log_proba_pool, predict_log_proba(model, population_x), population_y)
+
     outputs = attack_outputs(
         probs_members, probs_nonmembers, members, nonmembers,
         names=config.attacks.names, delta=config.dp.delta,
         confidence=config.attacks.confidence, seed=derive_seed(config.seed, "attacks"),
         shadow=(data.shadow.x, data.shadow.y, train_and_score, n_shadow,
                 config.attacks.shadow_per_class),
-        top_k=config.attacks.top_exposed)
+        top_k=config.attacks.top_exposed, reference=reference)
     summaries, rows = outputs
     privacy = _privacy(recipe, target_history, len(members), noise_note)
     result = ArmResult(name=arm, utility=utility, privacy=privacy, attacks=tuple(summaries),

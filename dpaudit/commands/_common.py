@@ -19,7 +19,8 @@ from dpaudit.errors import GateFailed
 __all__ = ["setting_options", "config_from_options", "load_policy_option", "mlflow_option",
            "check_mlflow_option", "log_mlflow_option",
            "quiet_third_party_logs", "finish_run", "summary_table", "fmt", "force_option",
-           "check_data_spec", "load_tensorflow", "estimate_output_bytes", "strongest"]
+           "check_data_spec", "load_tensorflow", "estimate_output_bytes", "strongest",
+           "pooled_lines"]
 
 _CLICK_TYPES = {"int": click.INT, "float": click.FLOAT, "str": click.STRING,
                 "ints": click.STRING, "strs": click.STRING}
@@ -244,3 +245,27 @@ def summary_table(result: Any) -> str:
            for a in arm.attacks):
         lines.append("n/a TPR: too few non-members to resolve that FPR (10 / FPR needed)")
     return "\n".join(lines)
+
+
+def pooled_lines(result: Any) -> str:
+    """Per arm, the pooled reference attack with the highest TPR at 1% FPR, if any ran.
+
+    The table's best attack is the target's own; its TPR at 1% FPR needs 1000
+    non-members, which the pooled evaluation (models x examples) usually has.
+    """
+    lines = []
+    for arm in result.arms:
+        pooled = [a for a in arm.attacks if a.name.endswith("_pooled")]
+        if not pooled:
+            continue
+
+        def tpr(a: Any, level: str = "0.01") -> float:
+            value = a.tpr_at_fpr.get(level)
+            return -1.0 if value is None or math.isnan(value) else value
+
+        best = max(pooled, key=tpr)
+        lines.append(f"{arm.name}: {best.name} over {best.details.get('n_reference', '?')} "
+                     f"reference models: AUC {best.auc:.3f}, TPR@1%FPR "
+                     f"{fmt(best.tpr_at_fpr.get('0.01'))}, TPR@0.1%FPR "
+                     f"{fmt(best.tpr_at_fpr.get('0.001'))}")
+    return "".join("\n" + line for line in lines)

@@ -8,7 +8,7 @@ import click
 
 from dpaudit.commands._common import (check_data_spec, estimate_output_bytes, finish_run,
                                       force_option, load_policy_option, load_tensorflow,
-                                      quiet_third_party_logs)
+                                      pooled_lines, quiet_third_party_logs, summary_table)
 from dpaudit.config import ATTACK_NAMES, OPTIMIZERS
 
 __all__ = ["attack"]
@@ -23,7 +23,8 @@ __all__ = ["attack"]
 @click.option("--nonmembers", required=True, metavar="DATA",
               help="Examples it was not trained on, same distribution (e.g. mnist:test).")
 @click.option("--shadow-model", type=click.Choice(["logreg", "mlp", "cnn"]),
-              help="Run the shadow-model attack with shadow models of this architecture.")
+              help="Run the shadow-model attack (and lira, lira_offline, rmia if named in "
+                   "--attacks) with models of this architecture.")
 @click.option("--trainer", metavar="MODULE:FUNCTION",
               help="Run the shadow-model attack with shadow models from your trainer, "
                    "called as function(x, y, *, seed, private=False).")
@@ -32,6 +33,10 @@ __all__ = ["attack"]
                    "which then leave the evaluation).")
 @click.option("--shadow-models", "n_shadow", type=click.IntRange(min=1), default=4,
               show_default=True, help="Number of shadow models.")
+@click.option("--reference-models", "n_reference", type=click.IntRange(min=1), default=8,
+              show_default=True,
+              help="Reference models for lira, lira_offline and rmia (trained like the shadow "
+                   "models, on random halves of members + non-members).")
 @click.option("--attacks", "attack_names", metavar="NAMES",
               help="Comma-separated: " + ", ".join(ATTACK_NAMES)
                    + " (default: loss_threshold, modified_entropy, and shadow when a shadow recipe "
@@ -61,7 +66,7 @@ __all__ = ["attack"]
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary table.")
 @force_option
 def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | None,
-           trainer: str | None, shadow_data: str | None, n_shadow: int,
+           trainer: str | None, shadow_data: str | None, n_shadow: int, n_reference: int,
            attack_names: str | None, epochs: int | None, batch_size: int | None,
            learning_rate: float | None, optimizer: str | None, label_column: str,
            scaling: str, max_examples: int | None, delta: float, confidence: float,
@@ -83,7 +88,8 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
     if shadow_model and trainer:
         raise InputError("give --shadow-model or --trainer, not both")
     with_shadow = bool(shadow_model or trainer)
-    overrides = {"attacks.n_shadow": n_shadow, "attacks.confidence": confidence,
+    overrides = {"attacks.n_shadow": n_shadow, "attacks.n_reference": n_reference,
+                 "attacks.confidence": confidence,
                  "attacks.names": attack_names or (
                      "loss_threshold,modified_entropy,shadow" if with_shadow
                      else "loss_threshold,modified_entropy"),
@@ -119,4 +125,5 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
                              training=training, delta=delta, seed=seed, out_dir=out_dir,
                              progress=NullProgress() if quiet else ClickProgress(),
                              policy=policy)
-    finish_run(result, out_dir, quiet=quiet)
+    finish_run(result, out_dir, quiet=quiet,
+               summary=summary_table(result) + pooled_lines(result))

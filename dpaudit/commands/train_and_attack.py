@@ -14,8 +14,8 @@ import click
 from dpaudit.commands._common import (check_data_spec, check_mlflow_option, config_from_options,
                                       estimate_output_bytes, finish_run, force_option,
                                       load_policy_option, load_tensorflow, log_mlflow_option,
-                                      mlflow_option,
-                                      quiet_third_party_logs, setting_options)
+                                      mlflow_option, pooled_lines, quiet_third_party_logs,
+                                      setting_options, summary_table)
 
 __all__ = ["train_and_attack"]
 
@@ -36,7 +36,8 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
 
     Both arms use the same data, architecture, initial weights and batch sampling; the
     dp arm adds per-example clipping and noise. Each is attacked with membership
-    inference (loss threshold, modified entropy, shadow models), and the accountant's epsilon
+    inference (loss threshold, and LiRA and RMIA with reference models trained like the
+    arm's target; also modified entropy and shadow models), and the accountant's epsilon
     is set beside what the attacks achieve. Writes results.json, scores.csv,
     report.html and the trained models to the output directory (--out). Running it
     again with the same settings and --out reuses the models already trained.
@@ -65,4 +66,4 @@ def train_and_attack(config_path: Path | None, policy_path: Path | None, quiet: 
         result = run_audit(config, progress=NullProgress() if quiet else ClickProgress(),
                            policy=policy)
     log_mlflow_option(result, out, mlflow_uri, quiet=quiet)
-    finish_run(result, out, quiet=quiet)
+    finish_run(result, out, quiet=quiet, summary=summary_table(result) + pooled_lines(result))

@@ -27,7 +27,8 @@ from typing import Any, Callable, Sequence
 
 from dpaudit.errors import InputError
 
-__all__ = ["MODEL_NAMES", "CNN_IMAGE_SIZE", "build_model", "cnn_min_image_size"]
+__all__ = ["MODEL_NAMES", "CNN_IMAGE_SIZE", "build_model", "cnn_min_image_size",
+           "dense_initial_weights"]
 
 MODEL_NAMES = ("logreg", "mlp", "cnn")
 # The tutorial trains on 28x28 MNIST; smaller images are resized up to this.
@@ -69,6 +70,28 @@ def build_model(name: str, *, input_shape: Sequence[int], num_classes: int, seed
         raise InputError(f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
                          f"expected {', '.join(allowed) or 'none'}")
     return builder(input_shape, int(num_classes), int(seed), **options)
+
+
+def dense_initial_weights(name: str, *, input_shape: Sequence[int], num_classes: int,
+                          seed: int, hidden: Sequence[int] = (256, 256)) -> list:
+    """``build_model(name, ...).get_weights()`` for logreg and mlp, without building a model.
+
+    The same initializers with the same seeds, in the same order (kernel, bias per Dense
+    layer), so the arrays are identical (tested); building a Keras model costs far more
+    when a stack needs many models' initial weights.
+    """
+    if name not in ("logreg", "mlp"):
+        raise InputError(f"dense_initial_weights: model {name!r} is not a stack of Dense layers")
+    import numpy as np
+
+    widths = [math.prod(int(d) for d in input_shape),
+              *(_check_hidden(hidden) if name == "mlp" else ()), int(num_classes)]
+    seeds = _Seeds(int(seed))
+    weights = []
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        kernel = seeds.glorot()((d_in, d_out), dtype="float32")
+        weights += [np.asarray(kernel, dtype=np.float32), np.zeros(d_out, np.float32)]
+    return weights
 
 
 def cnn_min_image_size() -> int:

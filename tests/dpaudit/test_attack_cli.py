@@ -154,7 +154,9 @@ def test_conflicting_and_unknown_options(saved, tmp_path):
     _assert_bad_input(_run("--model", str(saved / "tiny.keras"), *_data_args(saved),
                            "--attacks", "shadow"), "shadow attack needs --shadow-model")
     _assert_bad_input(_run("--model", str(saved / "tiny.keras"), *_data_args(saved),
-                           "--attacks", "lira"), "--attacks", "lira")
+                           "--attacks", "lira_online"), "--attacks", "lira_online")
+    _assert_bad_input(_run("--model", str(saved / "tiny.keras"), *_data_args(saved),
+                           "--attacks", "lira,rmia"), "lira, rmia attacks need --shadow-model")
     unknown = _run("--model", str(saved / "tiny.keras"), *_data_args(saved),
                    "--shadow-model", "resnet")
     assert unknown.exit_code == 2 and "Traceback" not in unknown.output

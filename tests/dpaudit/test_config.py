@@ -15,7 +15,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "audit.toml"
 
 def test_defaults_fill_noise_multiplier_when_no_target_epsilon():
     cfg = load_config()
-    assert cfg.dp.noise_multiplier == 2.0
+    assert cfg.dp.noise_multiplier == 1.5
     assert cfg.dp.target_epsilon is None
     assert cfg.data.dataset == "digits"
     assert cfg.model.hidden == (256, 256)
@@ -72,20 +72,24 @@ def test_configs_are_frozen():
     ("[model]\nname = 'resnet'\n", "field 'model.name' must be one of logreg, mlp, cnn"),
     ("[model]\ntrainer = 'no_colon'\n", "field 'model.trainer' must look like 'module:function'"),
     ("[data]\ndataset = 'imagenet'\n", "field 'data.dataset' must be digits, mnist"),
-    ("[attacks]\nnames = ['loss_threshold', 'lira']\n", "field 'attacks.names' must be one of"),
+    ("[attacks]\nnames = ['loss_threshold', 'lira_online']\n",
+     "field 'attacks.names' must be one of"),
+    ("[attacks]\nn_reference = 0\n", "field 'attacks.n_reference' must be >= 1"),
     ("[attacks]\nnames = []\n", "field 'attacks.names' must name at least one attack"),
     ("[attacks]\nconfidence = 1.0\n", "field 'attacks.confidence' must be in (0, 1)"),
     ("[dp]\nsampling = 'fixed'\n", "field 'dp.sampling' must be one of poisson, shuffle"),
     ("[output]\nreport = 'yes'\n", "field 'output.report' must be true or false"),
     ("seed = -1\n", "field 'seed' must be >= 0"),
-    ("[data]\nn_shadow_pool = 0\n", "field 'data.n_shadow_pool' must be > 0 when the shadow"),
+    ("[data]\nn_shadow_pool = 0\n[attacks]\nnames = ['shadow']\n",
+     "field 'data.n_shadow_pool' must be > 0 when the shadow"),
     ("[dp]\ntarget_epsilon = 2.0\n[model]\ntrainer = 'm:f'\n",
      "field 'dp.target_epsilon' cannot be used with model.trainer"),
     ("[dp]\nsampling = 'shuffle'\nnum_microbatches = 4\n[training]\nbatch_size = 10\n",
      "field 'dp.num_microbatches' must divide training.batch_size (10), got 4"),
     ("[dp]\nnum_microbatches = 5\n", "must be unset (one per example) with poisson sampling"),
     ("[training]\nbatch_size = 500\n", "field 'training.batch_size' must be <= data.n_members"),
-    ("[data]\nn_shadow_pool = 30\n", "field 'data.n_shadow_pool' must be >= 2 * training"),
+    ("[data]\nn_shadow_pool = 30\n[attacks]\nnames = ['shadow']\n",
+     "field 'data.n_shadow_pool' must be >= 2 * training"),
     ("dp = 3\n", "field 'dp' must be a table"),
     ("[dp\n", "a.toml: not valid TOML"),
 ])

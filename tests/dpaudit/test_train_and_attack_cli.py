@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from dpaudit.cli import cli
 
 TINY = ["--members", "30", "--batch-size", "10", "--epochs", "2", "--hidden", "8",
-        "--shadow-models", "1", "--no-report"]
+        "--shadow-models", "1", "--reference-models", "2", "--no-report"]
 
 
 def _run(*args: str):
@@ -67,7 +67,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, case):
     elif case == "unknown_model":
         args, needles = ["--model", "resnet"], ["--model", "model.name", "resnet"]
     elif case == "unknown_attack":
-        args, needles = ["--attacks", "loss_threshold,lira"], ["--attacks", "lira"]
+        args, needles = ["--attacks", "loss_threshold,lira_online"], ["--attacks", "lira_online"]
     elif case == "noise_and_target":
         args, needles = ["--noise-multiplier", "1.0", "--target-epsilon", "3"], [
             "noise_multiplier", "target_epsilon", "cannot both be set"]
