@@ -119,6 +119,7 @@ def test_pipeline_reports_target_and_pooled_reference_attacks(reference_run):
         assert pooled.details["n_reference"] == 4
         assert pooled.details["reference_training"] == "stacked"
         assert pooled.details["pooled_pairs_independent"] is False
+        assert pooled.is_estimate and not by_name["lira"].is_estimate  # never fires the rule
     assert sorted(p.name for p in (out / "models").glob("*.npz")) == [
         "baseline-reference.npz", "dp-reference.npz"]
     with open(out / "scores.csv", newline="") as f:
