@@ -88,10 +88,16 @@ class _DPOptimizerMixin:
         stateless, seeded by ``(noise_seed, iterations)``.
 
         Example:
+            >>> import numpy as np, keras, tensorflow as tf
+            >>> from dpaudit.dp import DPKerasSGDOptimizer
+            >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+            >>> x, y = np.ones((8, 4), "float32"), np.zeros(8, "int64")
+            >>> opt = DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.1,
+            ...                           learning_rate=0.1)
             >>> with tf.GradientTape() as tape:
             ...     vector_loss = keras.losses.sparse_categorical_crossentropy(
-            ...         y, model(x, training=True))
-            >>> opt.minimize(vector_loss, model.trainable_variables, tape=tape)
+            ...         y, model(x, training=True), from_logits=True)
+            >>> _ = opt.minimize(vector_loss, model.trainable_variables, tape=tape)
         """
         from dpaudit.dp.tape_step import tape_gradients
 

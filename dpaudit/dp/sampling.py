@@ -34,7 +34,7 @@ from dpaudit.dp.planning import DPTrainingPlan, settings_of_plan
 from dpaudit.errors import InputError
 
 __all__ = ["SAMPLINGS", "poisson_batches", "shuffle_batches", "index_batches", "fit_private",
-           "steps_per_epoch"]
+           "fit_seeds", "steps_per_epoch"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _bernoulli_members(n: int, batch_size: int, seed: tf.Tensor,
     return tf.cast(tf.boolean_mask(found, found < n), tf.int64)
 
 
-def _seeds(seed: int | None) -> tuple[tuple[int, int], int | None]:
+def fit_seeds(seed: int | None) -> tuple[tuple[int, int], int | None]:
     """Sampling key and noise seed from `seed`.
 
     The sampling stream is indexed by the optimizer's step count at the start (see
@@ -262,7 +262,7 @@ def fit_private(model: keras.Model, x: Any, y: Any, *, batch_size: int | None = 
         runtime = _runtime(settings.num_microbatches, n, batch_size, sampling)
 
     start = int(opt.iterations)
-    key, noise_seed = _seeds(seed)
+    key, noise_seed = fit_seeds(seed)
     if settings is not None and noise_seed is not None:
         if settings.source is opt:
             opt.noise_seed = noise_seed

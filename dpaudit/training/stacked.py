@@ -16,12 +16,17 @@ loss over the actual batch and skips empty Poisson batches, as Keras does. A tes
 checks that a stack of one matches the single-model path.
 
 Example:
-    >>> models = [build_model("mlp", input_shape=(64,), num_classes=10, seed=s,
-    ...                       hidden=(32,)) for s in (1, 2)]
-    >>> result = train_stacked([m.get_weights() for m in models], x, y, masks,
-    ...                        seeds=[11, 12], settings=StackSettings(epochs=2))
-    >>> stacked_log_proba(result.weights, x).shape  # doctest: +SKIP
-    (2, 898, 10)
+    >>> import numpy as np
+    >>> from dpaudit.training.models import dense_initial_weights
+    >>> x = np.random.default_rng(0).normal(size=(60, 8)).astype("float32")
+    >>> y = np.arange(60) % 3
+    >>> masks = np.random.default_rng(1).random((2, 60)) < 0.5
+    >>> weights = [dense_initial_weights("mlp", input_shape=(8,), num_classes=3, seed=s,
+    ...                                  hidden=(16,)) for s in (1, 2)]
+    >>> result = train_stacked(weights, x, y, masks, seeds=[11, 12],
+    ...                        settings=StackSettings(epochs=2, batch_size=10))
+    >>> stacked_log_proba(result.weights, x).shape
+    (2, 60, 3)
 """
 
 from __future__ import annotations
@@ -80,16 +85,17 @@ def stack_unsupported(model_name: str, *, trainer: object = None, activation: st
 
 
 def _noise_seed(seed: int) -> int:
-    # The derivation of `fit_private` (a fresh fit, step count 0), kept equal to it so a
-    # stack of one draws the same noise as the single-model path (tested).
-    hi, lo = np.random.SeedSequence([seed, 0]).generate_state(2, np.uint32)
-    return (int(hi) << 30) ^ int(lo)
+    # The derivation of `fit_private` (a fresh fit, step count 0), so a stack of one draws
+    # the same noise as the single-model path (tested).
+    from dpaudit.dp.sampling import fit_seeds
+
+    return fit_seeds(int(seed))[1]
 
 
 def _schedule(masks: np.ndarray, seeds: Sequence[int], s: StackSettings
               ) -> tuple[list[list[np.ndarray]], list[int]]:
     """Each model's batches as pool rows, drawn as `fit_private` draws them."""
-    from dpaudit.dp.sampling import poisson_batches, shuffle_batches
+    from dpaudit.dp.sampling import fit_seeds, index_batches
 
     batches, per_epoch = [], []
     for mask, seed in zip(masks, seeds):
@@ -99,13 +105,10 @@ def _schedule(masks: np.ndarray, seeds: Sequence[int], s: StackSettings
             raise InputError(f"a stacked model has {n} training examples, fewer than "
                              f"batch_size {s.batch_size}")
         steps = math.ceil(n / s.batch_size)
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1, 0]))
-        mine = []
-        for _ in range(s.epochs):
-            drawn = (poisson_batches(n, s.batch_size, steps, rng) if s.sampling == "poisson"
-                     else shuffle_batches(n, s.batch_size, rng))
-            mine.extend(rows[idx] for idx in drawn)
-        batches.append(mine)
+        # The very index stream `fit_private` draws for this seed (a fresh fit).
+        key, _ = fit_seeds(int(seed))
+        drawn = index_batches(n, s.batch_size, s.epochs, sampling=s.sampling, key=key)
+        batches.append([rows[idx.numpy()] for idx in drawn])
         per_epoch.append(steps)
     return batches, per_epoch
 

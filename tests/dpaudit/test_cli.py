@@ -17,7 +17,7 @@ def test_unknown_command_is_a_usage_error():
 
 
 def test_import_and_help_do_not_import_tensorflow():
-    code = ("import sys, dpaudit, attacks, reports, dpaudit.results\n"
+    code = ("import sys, dpaudit, dpaudit.attacks, dpaudit.reports, dpaudit.results\n"
             "from click.testing import CliRunner\n"
             "from dpaudit.cli import cli\n"
             "r = CliRunner().invoke(cli, ['--help'])\n"

@@ -7,7 +7,7 @@ false-failure rate of each is stated next to its assert.
 import numpy as np
 import tensorflow as tf
 
-from dpaudit.dp.sampling import _seeds, index_batches
+from dpaudit.dp.sampling import fit_seeds, index_batches
 
 KEY = (1234, 5678)
 
@@ -92,10 +92,10 @@ def test_shuffle_covers_every_example_once_per_epoch_with_fresh_orders():
 
 
 def test_seeds_are_deterministic_and_none_is_fresh():
-    assert _seeds(7) == _seeds(7)
-    assert _seeds(7)[0] != _seeds(8)[0]
-    key, noise = _seeds(None)
-    assert noise is None and key != _seeds(None)[0]
+    assert fit_seeds(7) == fit_seeds(7)
+    assert fit_seeds(7)[0] != fit_seeds(8)[0]
+    key, noise = fit_seeds(None)
+    assert noise is None and key != fit_seeds(None)[0]
 
 
 def test_pipeline_gathers_the_examples_of_each_batch():

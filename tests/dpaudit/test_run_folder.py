@@ -18,6 +18,7 @@ from dpaudit.results import ArmResult, AttackSummary, AuditResult
 from dpaudit.run_folder import MARKER, claim_run_folder, commit_staged, is_run_folder
 
 TINY = ["--epochs", "1", "--hidden", "4", "--attacks", "loss_threshold", "--members", "40",
+        "--batch-size", "20",
         "--no-report", "--quiet"]
 
 
