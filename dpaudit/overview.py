@@ -1,4 +1,4 @@
-"""Short views of an AuditResult: its `repr` and the table a notebook shows.
+"""Short views of an AuditResult: its `repr`, the table a notebook shows, a DataFrame.
 
 Example:
     >>> from dpaudit.results import ArmResult, AuditResult
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # results imports this module for its __repr__
     from dpaudit.results import ArmResult, AuditResult
 
-__all__ = ["result_html", "result_repr"]
+__all__ = ["result_dataframe", "result_html", "result_repr"]
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -70,3 +70,24 @@ def result_html(result: "AuditResult") -> str:
     caption = html.escape(f"dpaudit audit of {result.data.get('dataset', 'a model')}")
     return (f"<table><caption>{caption}</caption><thead>{header}</thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def result_dataframe(result: "AuditResult"):
+    """One row per (arm, attack) with the headline numbers (`AuditResult.to_dataframe`);
+    needs pandas."""
+    import pandas as pd
+
+    rows = []
+    for arm in result.arms:
+        base = {"arm": arm.name, "epsilon": arm.epsilon,
+                "test_accuracy": arm.utility.test_accuracy if arm.utility else math.nan}
+        for a in arm.attacks or [None]:
+            row = dict(base)
+            if a is not None:
+                row.update(attack=a.name, auc=a.auc, auc_low=a.auc_ci[0],
+                           auc_high=a.auc_ci[1], advantage=a.advantage,
+                           epsilon_lower_bound=a.epsilon_lower_bound,
+                           is_estimate=a.is_estimate, confidence=a.confidence,
+                           **{f"tpr_at_fpr_{k}": v for k, v in a.tpr_at_fpr.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 from dpaudit.attacks.metrics import FPR_LEVELS as _ATTACK_FPR_LEVELS
 from dpaudit.errors import InputError
 from dpaudit.files import atomic_write_text, read_text_input
-from dpaudit.overview import result_html, result_repr
+from dpaudit.overview import result_dataframe, result_html, result_repr
 from dpaudit.schema import INFINITY_STRINGS, validate_results
 
 __all__ = [
@@ -262,22 +262,7 @@ class AuditResult:
 
     def to_dataframe(self):
         """One row per (arm, attack) with the headline numbers; needs pandas."""
-        import pandas as pd
-
-        rows = []
-        for arm in self.arms:
-            base = {"arm": arm.name, "epsilon": arm.epsilon,
-                    "test_accuracy": arm.utility.test_accuracy if arm.utility else math.nan}
-            for a in arm.attacks or [None]:
-                row = dict(base)
-                if a is not None:
-                    row.update(attack=a.name, auc=a.auc, auc_low=a.auc_ci[0],
-                               auc_high=a.auc_ci[1], advantage=a.advantage,
-                               epsilon_lower_bound=a.epsilon_lower_bound,
-                               confidence=a.confidence,
-                               **{f"tpr_at_fpr_{k}": v for k, v in a.tpr_at_fpr.items()})
-                rows.append(row)
-        return pd.DataFrame(rows)
+        return result_dataframe(self)
 
 
 def save_results(result: AuditResult, path: str | os.PathLike) -> Path:
