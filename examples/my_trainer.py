@@ -3,7 +3,7 @@
     dpaudit train-and-attack --trainer my_trainer:train --noise-multiplier 2.0 \
         --l2-norm-clip 1.0 --batch-size 25 --epochs 20 --out runs/my-trainer
 
-(put examples/ on PYTHONPATH). WARNING: ``--trainer`` (also ``model.trainer`` in a config
+(run it from the examples/ folder). WARNING: ``--trainer`` (also ``model.trainer`` in a config
 file) imports and runs this code. dpaudit calls ``train(x, y, seed=..., private=...)``
 for the target model and for every shadow model of both arms, and audits what comes
 back. It cannot see inside: the DP settings the report prices are the ones you CLAIM on

@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -115,6 +116,10 @@ def accepts_settings(function: Callable[..., Any]) -> bool:
 def load_trainer(spec: str) -> Callable[..., Any]:
     """Imports `module:function` (running the user's code); InputError naming the spec."""
     module_name, _, attr = spec.partition(":")
+    # As `python -m` does: a module beside the user (`--trainer my_trainer:train` run from
+    # its folder) imports without PYTHONPATH; the console script does not put it there.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
