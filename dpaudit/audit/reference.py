@@ -106,6 +106,7 @@ def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x:
                                 num_microbatches=config.dp.num_microbatches if recipe.private
                                 else None, batch_size=config.training.batch_size,
                                 sampling=config.dp.sampling)
+    recipe.progress.expect(1 if why_not is None else k)  # a stack counts as one model
     if why_not is None:
         pool, population = _stacked(recipe, x, y, population_x, masks, seeds, name)
         how = "stacked"
@@ -140,8 +141,7 @@ def _stacked(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndar
         arrays, _ = cached
         n_weights = len([a for a in arrays if a.startswith("m0_")])
         weights = [[arrays[f"m{i}_{j}"] for j in range(n_weights)] for i in range(k)]
-        recipe.progress.note(f"{name + ' (' + str(k) + ')':<22} reused from "
-                             f"{recipe.cache.directory}")
+        recipe.progress.reused(f"{recipe.arm} references x{k}", recipe.cache.directory)
     else:
         settings = StackSettings(optimizer=t.optimizer, learning_rate=t.learning_rate,
                                  epochs=t.epochs, batch_size=t.batch_size, sampling=d.sampling,

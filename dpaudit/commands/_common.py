@@ -235,7 +235,8 @@ def summary_table(result: Any) -> str:
             f"{auc:.3f} [{top.auc_ci[0]:.2f}, {top.auc_ci[1]:.2f}]" if top else "n/a",
             cell(lambda a: a.tpr_at_fpr.get("0.01", math.nan)),
             cell(lambda a: a.tpr_at_fpr.get("0.1", math.nan)),
-            cell(lambda a: a.epsilon_lower_bound, 2),
+            # Estimates (pooled reference attacks) are not bounds: left out, as by the gate.
+            cell(lambda a: math.nan if a.is_estimate else a.epsilon_lower_bound, 2),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

@@ -1,6 +1,8 @@
 """One definition of "the strongest attack" for the summary table and the gate (issue 14,
 "Done when"), and a diverged training reported as such (issue 14.6)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,19 @@ def test_table_columns_are_the_values_the_gate_checks():
     row = summary_table(result).splitlines()[2]
     assert row.split()[5:7] == ["loss_threshold", "0.620"]
     assert "0.250 (shadow)" in row and "0.90 (shadow)" in row
+
+
+def test_estimates_are_not_the_lower_bound_in_the_table_or_the_gate():
+    # A pooled reference attack's value is an estimate (its pairs are not independent).
+    pooled = dataclasses.replace(_attack("lira_pooled", 0.6, 0.2, 2.4), is_estimate=True)
+    arm = ArmResult("baseline", Utility(0.9, 0.85, 0.3, 0.4), None,
+                    (_attack("lira", 0.62, 0.15, 0.4), pooled))
+    result = AuditResult(config={}, environment={}, data={}, arms=(arm,))
+    verdict = evaluate_gate(result, Policy.from_options(max_empirical_epsilon=1.0))
+    (outcome,) = [o for o in verdict.rules if o.rule == "max_empirical_epsilon"]
+    assert outcome.passed and (outcome.attack, outcome.measured) == ("lira", 0.4)
+    row = summary_table(result).splitlines()[2]
+    assert row.rstrip().endswith("0.40") and "2.40" not in row
 
 
 def test_a_diverged_model_is_a_training_failure_not_a_bug():
