@@ -28,6 +28,8 @@ bench: install
 	$(BIN)/python benchmarks/dp_step.py
 	$(BIN)/python benchmarks/report_speed.py
 	$(BIN)/python benchmarks/canary_tightness.py --quick
+	$(BIN)/python benchmarks/reference_models.py --quick
+	$(BIN)/python benchmarks/fit_pipeline.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
