@@ -47,25 +47,19 @@ from __future__ import annotations
 
 from .canary_gdp import GDPAudit, gdp_audit
 from .canary_multi_run import MultiRunAudit, multi_run_audit, multi_run_ceiling
-from .canary_one_run import (
-                             OneRunAudit,
-                             default_guess_counts,
-                             one_run_audit,
-                             one_run_ceiling,
-                             one_run_epsilon_lower_bound,
-                             one_run_p_value,
-)
+from .canary_one_run import (OneRunAudit, default_guess_counts, one_run_audit, one_run_ceiling,
+                             one_run_epsilon_lower_bound, one_run_p_value)
 
 __all__ = [
-                             "GDPAudit",
-                             "MultiRunAudit",
-                             "OneRunAudit",
-                             "default_guess_counts",
-                             "gdp_audit",
-                             "multi_run_audit",
-                             "multi_run_ceiling",
-                             "one_run_audit",
-                             "one_run_ceiling",
-                             "one_run_epsilon_lower_bound",
-                             "one_run_p_value",
+    "GDPAudit",
+    "MultiRunAudit",
+    "OneRunAudit",
+    "default_guess_counts",
+    "gdp_audit",
+    "multi_run_audit",
+    "multi_run_ceiling",
+    "one_run_audit",
+    "one_run_ceiling",
+    "one_run_epsilon_lower_bound",
+    "one_run_p_value",
 ]

@@ -17,14 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validation import (
-    as_membership,
-    as_scores,
-    check_int,
-    check_probability,
-    check_same_length,
-    check_seed,
-)
+from ._validation import (as_membership, as_scores, check_int, check_probability, check_same_length,
+                          check_seed)
 
 __all__ = ["MultiRunAudit", "multi_run_audit", "multi_run_ceiling"]
 

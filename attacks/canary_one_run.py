@@ -30,15 +30,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from ._validation import (
-    _real,
-    as_membership,
-    as_scores,
-    check_int,
-    check_probability,
-    check_same_length,
-    check_seed,
-)
+from ._validation import (_real, as_membership, as_scores, check_int, check_probability,
+                          check_same_length, check_seed)
 
 __all__ = [
     "OneRunAudit",

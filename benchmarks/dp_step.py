@@ -37,19 +37,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def _data(model_name: str, n: int, seed: int):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    if model_name == "mlp":
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        idx = rng.integers(0, len(digits.target), n)  # digits has 1797 rows; resample
-        return (digits.data[idx] / 16.0).astype("float32"), digits.target[idx].astype("int64")
-    x = rng.random((n, 28, 28, 1), dtype=np.float32)
-    return x, rng.integers(0, 10, n).astype("int64")
+from _workloads import workload_data  # noqa: E402 - benchmarks/ is on sys.path
 
 
 def _time_epoch(model, x, y, batch_size: int, *, autotune: bool = False) -> float:
@@ -76,7 +64,7 @@ def bench(model_name: str, batch_size: int, *, steps: int, repeats: int,
 
     keras.backend.clear_session()  # earlier configurations' graphs and iterators
     gc.collect()
-    x, y = _data(model_name, steps * batch_size, seed=0)
+    x, y = workload_data(model_name, steps * batch_size, seed=0)
     shape = (64,) if model_name == "mlp" else (28, 28, 1)
     loss = "sparse_categorical_crossentropy"
 

@@ -36,19 +36,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def _data(model_name: str, n: int, seed: int):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    if model_name == "mlp":
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        idx = rng.integers(0, len(digits.target), n)  # digits has 1797 rows; resample
-        return (digits.data[idx] / 16.0).astype("float32"), digits.target[idx].astype("int64")
-    x = rng.random((n, 28, 28, 1), dtype=np.float32)
-    return x, rng.integers(0, 10, n).astype("int64")
+from _workloads import workload_data  # noqa: E402 - benchmarks/ is on sys.path
 
 
 def _arms(model_name: str):
@@ -86,7 +74,7 @@ def bench(model_name: str, batch_size: int, *, examples: int, epochs: int,
           repeats: int) -> dict:
     import keras
 
-    x, y = _data(model_name, examples, seed=0)
+    x, y = workload_data(model_name, examples, seed=0)
     arms = _arms(model_name)
     times: dict[str, list[float]] = {name: [] for name in arms}
     for name, run in arms.items():  # warm-up: first-call allocations, kernel caches

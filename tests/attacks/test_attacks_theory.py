@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from dpaudit.attacks import (
-    default_fpr_grid,
-    dp_roc_ceiling,
-    dp_tpr_ceiling,
-    epsilon_from_error_counts,
-    roc_point_exceeds_ceiling,
-)
+from dpaudit.attacks import (default_fpr_grid, dp_roc_ceiling, dp_tpr_ceiling,
+                             epsilon_from_error_counts, roc_point_exceeds_ceiling)
 from dpaudit.attacks.gdp import gdp_delta
 
 GRID = np.linspace(0, 1, 1001)

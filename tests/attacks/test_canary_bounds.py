@@ -15,14 +15,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dpaudit.attacks.canary_bounds import (
-    default_guess_counts,
-    gdp_audit,
-    multi_run_audit,
-    one_run_audit,
-    one_run_epsilon_lower_bound,
-    one_run_p_value,
-)
+from dpaudit.attacks.canary_bounds import (default_guess_counts, gdp_audit, multi_run_audit,
+                                           one_run_audit, one_run_epsilon_lower_bound,
+                                           one_run_p_value)
 
 
 def _needs_metrics():

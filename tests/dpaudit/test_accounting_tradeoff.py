@@ -5,12 +5,8 @@ import math
 import pytest
 
 from dpaudit.accounting import compute_epsilon
-from dpaudit.accounting.tradeoff import (
-    DELTA_GRID,
-    epsilon_at_checkpoints,
-    epsilon_delta_curve,
-    headline_series,
-)
+from dpaudit.accounting.tradeoff import (DELTA_GRID, epsilon_at_checkpoints, epsilon_delta_curve,
+                                         headline_series)
 
 RUN = {"dataset_size": 100, "batch_size": 25, "noise_multiplier": 2.0}
 

@@ -13,14 +13,8 @@ import json
 import pytest
 
 from dpaudit.errors import InputError
-from dpaudit.evidence import (
-    RULE_CONFIDENCE,
-    Status,
-    arm_conclusive,
-    classify_attack,
-    contradictions,
-    rule_confidence,
-)
+from dpaudit.evidence import (RULE_CONFIDENCE, Status, arm_conclusive, classify_attack,
+                              contradictions, rule_confidence)
 from dpaudit.gate import CONSISTENCY_RULE, evaluate_gate
 from dpaudit.gate.policy import Policy
 from dpaudit.reports.evidence import compare_arm

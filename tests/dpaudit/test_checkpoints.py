@@ -5,12 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from dpaudit.audit.checkpoints import (
-    ATTACK,
-    checkpoint_epochs,
-    leakage_from_history,
-    measure_leakage,
-)
+from dpaudit.audit.checkpoints import (ATTACK, checkpoint_epochs, leakage_from_history,
+                                       measure_leakage)
 from dpaudit.results import FPR_LEVELS
 
 

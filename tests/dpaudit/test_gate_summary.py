@@ -11,15 +11,8 @@ from click.testing import CliRunner
 from dpaudit.cli import cli
 from dpaudit.gate import Policy, evaluate_gate
 from dpaudit.gate.summary import append_summary, markdown_summary
-from dpaudit.results import (
-    ArmResult,
-    AttackSummary,
-    AuditResult,
-    PrivacyInfo,
-    Utility,
-    load_results,
-    save_results,
-)
+from dpaudit.results import (ArmResult, AttackSummary, AuditResult, PrivacyInfo, Utility,
+                             load_results, save_results)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"

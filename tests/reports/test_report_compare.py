@@ -10,12 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from dpaudit.cli import cli
-from dpaudit.reports.compare import (
-    privacy_utility_figure,
-    render_comparison,
-    run_label,
-    tpr_per_run_figure,
-)
+from dpaudit.reports.compare import (privacy_utility_figure, render_comparison, run_label,
+                                     tpr_per_run_figure)
 from dpaudit.results import save_results
 
 
