@@ -80,6 +80,20 @@ class ReferenceOutputs:
     seconds: float
 
 
+def progress_units(config: Any, *, private: bool, trainer: Any) -> int:
+    """How many progress entries an arm's reference models make: 1 for a stack, K when
+    they train one at a time, 0 without reference attacks."""
+    if not set(config.attacks.names) & set(REFERENCE_ATTACKS):
+        return 0
+    from dpaudit.training.stacked import stack_unsupported
+
+    why_not = stack_unsupported(config.model.name, trainer=trainer,
+                                num_microbatches=config.dp.num_microbatches if private else None,
+                                batch_size=config.training.batch_size,
+                                sampling=config.dp.sampling)
+    return 1 if why_not is None else config.attacks.n_reference
+
+
 def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndarray,
                      *, k: int, seed: int, name: str) -> ReferenceOutputs:
     """Trains K reference models with `recipe` on random halves of (x, y) and scores them.
@@ -106,7 +120,6 @@ def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x:
                                 num_microbatches=config.dp.num_microbatches if recipe.private
                                 else None, batch_size=config.training.batch_size,
                                 sampling=config.dp.sampling)
-    recipe.progress.expect(1 if why_not is None else k)  # a stack counts as one model
     if why_not is None:
         pool, population = _stacked(recipe, x, y, population_x, masks, seeds, name)
         how = "stacked"

@@ -40,7 +40,7 @@ from dpaudit.audit import provenance as prov
 from dpaudit.audit.attacking import attack_outputs
 from dpaudit.audit.checkpoints import checkpoint_epochs, leakage_callback, leakage_from_history
 from dpaudit.audit.inputs import load_audit_data, resolve_noise
-from dpaudit.audit.reference import REFERENCE_ATTACKS, train_references
+from dpaudit.audit.reference import REFERENCE_ATTACKS, progress_units, train_references
 from dpaudit.config import AuditConfig
 from dpaudit.data import AuditData
 from dpaudit.errors import InputError
@@ -100,7 +100,10 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
 
     keras.utils.set_random_seed(config.seed)
     shadows = config.attacks.n_shadow if "shadow" in config.attacks.names else 0
-    progress.expect(2 * (1 + shadows))  # two arms: a target and its shadow models each
+    # Two arms: a target, its shadow models and its reference models (a stack counts once).
+    progress.expect(2 * (1 + shadows) + sum(progress_units(config, private=private,
+                                                            trainer=trainer)
+                                            for private in (False, True)))
     cache = ModelCache(out / "models" if config.output.save_models else None)
     initial_weights: dict[int, list[np.ndarray]] = {}
     arms, score_rows = [], []
