@@ -55,7 +55,7 @@ def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any
     from dpaudit.canary.gradient import CANARY_SCALE, StepRecorder, craft_canaries, score_updates
     from dpaudit.progress import NullProgress
     from dpaudit.training import derive_seed, load_trainer
-    from dpaudit.training.trainers import DPSettings, accepts_settings
+    from dpaudit.training.trainers import DPSettings, accepts_settings, call_trainer
 
     spec = config.model.trainer
     if spec is None:
@@ -83,8 +83,9 @@ def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any
         settings = DPSettings(noise_multiplier=noise, l2_norm_clip=clip, batch_size=batch,
                               steps=steps, sampling="poisson", observe=recorder)
         with progress.model(f"trainer run {r + 1}/{runs}", 1) as advance:
-            _call(trainer, spec, canary_x[included], canary_y[included],
-                  seed=derive_seed(config.seed, "trainer-run", r), settings=settings)
+            call_trainer(trainer, spec, canary_x[included], canary_y[included],
+                         what="canaries", seed=derive_seed(config.seed, "trainer-run", r),
+                         private=True, dp=settings)
             run_scores = score_updates(recorder, canary_x, canary_y, batch_size=batch)
             advance(1)
         if recorder.steps != steps:
@@ -118,13 +119,3 @@ def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any
                               runs=runs, privacy=worst, details=details)
 
 
-def _call(trainer: Any, spec: str, x: np.ndarray, y: np.ndarray, *, seed: int,
-          settings: Any) -> Any:
-    try:
-        return trainer(x, y, seed=int(seed), private=True, dp=settings)
-    except InputError as e:
-        raise InputError(f"trainer {spec!r}: {e}") from None
-    except Exception as e:  # noqa: BLE001 - the user's code failing is bad input to us
-        first = (str(e).strip().splitlines() or [""])[0][:300]
-        raise InputError(f"trainer {spec!r} failed on {len(x)} canaries of shape "
-                         f"{tuple(x.shape[1:])}: {type(e).__name__}: {first}") from None

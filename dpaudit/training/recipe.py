@@ -22,7 +22,7 @@ from dpaudit.errors import InputError
 from dpaudit.progress import Progress
 from dpaudit.training.cache import ModelCache, Trained
 from dpaudit.training.seeds import derive_seed
-from dpaudit.training.trainers import trainer_source_hash
+from dpaudit.training.trainers import call_trainer, trainer_source_hash
 
 if TYPE_CHECKING:  # config imports the model zoo's names from this package
     from dpaudit.config import AuditConfig
@@ -137,14 +137,8 @@ class Recipe:
 
     def _train_user(self, x: np.ndarray, y: np.ndarray, seed: int) -> Trained:
         spec = self.config.model.trainer
-        try:
-            model = self.trainer(x, y, seed=int(seed), private=self.private)  # type: ignore[misc]
-        except InputError as e:
-            raise InputError(f"trainer {spec!r}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - the user's code failing is bad input to us
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            raise InputError(f"trainer {spec!r} failed on {len(x)} examples of shape "
-                             f"{tuple(x.shape[1:])}: {type(e).__name__}: {first}") from None
+        model = call_trainer(self.trainer, spec, x, y,  # type: ignore[arg-type]
+                             seed=int(seed), private=self.private)
         if not hasattr(model, "predict"):
             raise InputError(f"trainer {self.config.model.trainer!r} returned "
                              f"{type(model).__name__}, expected a trained keras.Model")

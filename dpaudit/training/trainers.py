@@ -42,6 +42,7 @@ from dpaudit.errors import InputError
 __all__ = [
     "DPSettings",
     "accepts_settings",
+    "call_trainer",
     "load_trainer",
     "trainer_source_files",
     "trainer_source_hash",
@@ -111,6 +112,20 @@ def accepts_settings(function: Callable[..., Any]) -> bool:
         return False
     return any(p.name == "dp" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
                or p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+def call_trainer(trainer: Callable[..., Any], spec: str, x: Any, y: Any, *,
+                 what: str = "examples", **kwargs: Any) -> Any:
+    """``trainer(x, y, **kwargs)``, with the user's code failing reported as bad input
+    naming the trainer, the data it got and the first line of its error."""
+    try:
+        return trainer(x, y, **kwargs)
+    except InputError as e:
+        raise InputError(f"trainer {spec!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the user's code failing is bad input to us
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise InputError(f"trainer {spec!r} failed on {len(x)} {what} of shape "
+                         f"{tuple(x.shape[1:])}: {type(e).__name__}: {first}") from None
 
 
 def load_trainer(spec: str) -> Callable[..., Any]:
