@@ -17,10 +17,9 @@ Example:
 
 from .bounds import (EpsilonBound, clopper_pearson_interval, epsilon_from_error_counts,
                      epsilon_lower_bound)
-from .canary_gdp import GDPAudit, gdp_audit
-from .canary_multi_run import MultiRunAudit, multi_run_audit, multi_run_ceiling
-from .canary_one_run import (OneRunAudit, default_guess_counts, one_run_audit, one_run_ceiling,
-                             one_run_epsilon_lower_bound, one_run_p_value)
+from .canary_bounds import (GDPAudit, MultiRunAudit, OneRunAudit, default_guess_counts,
+                            gdp_audit, multi_run_audit, multi_run_ceiling, one_run_audit,
+                            one_run_ceiling, one_run_epsilon_lower_bound, one_run_p_value)
 from .confidence import confidence_attack, modified_entropy_attack
 from .gdp import epsilon_to_gdp_mu, gdp_delta, gdp_mu_to_epsilon
 from .lira import lira_attack, lira_scores, logit_scaled_confidence

@@ -30,17 +30,9 @@ confidence). Three estimators, all numpy/scipy only:
   *estimate*: it is a valid bound only as far as the Gaussian model of the scores holds
   (exactly so for white-box Dirac canaries in full-batch DP-SGD).
 
-The estimators live in `canary_one_run`, `canary_multi_run` and `canary_gdp`; this
-module gathers them under one name.
-
-Example:
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> included = rng.random(2000) < 0.5
-    >>> scores = rng.normal(size=2000) + 3.0 * included  # a leaky mechanism
-    >>> audit = one_run_audit(scores, included, delta=1e-5, confidence=0.95)
-    >>> audit.epsilon_lower_bound > 1.0
-    True
+The estimators live in `canary_one_run` (with a runnable example), `canary_multi_run` and
+`canary_gdp`; this module gathers them under one name, and `dpaudit.attacks` exports them
+from here.
 """
 
 from __future__ import annotations
