@@ -29,6 +29,14 @@ def _epsilon(arm: "ArmResult") -> str:
     return "no DP" if arm.epsilon is None else f"epsilon {_number(arm.epsilon, 2)}"
 
 
+def _largest_bound(arm: "ArmResult") -> float:
+    """The largest epsilon lower bound on `arm`; estimates (pooled reference attacks) are
+    not bounds and are left out, as in the CLI's table and the gate."""
+    return max((a.epsilon_lower_bound for a in arm.attacks
+                if not a.is_estimate and not math.isnan(a.epsilon_lower_bound)),
+               default=math.nan)
+
+
 def result_repr(result: "AuditResult") -> str:
     """One line per audit: the dataset, then each arm's epsilon, best AUC and bound."""
     parts = []
@@ -37,8 +45,7 @@ def result_repr(result: "AuditResult") -> str:
         if best is None:
             parts.append(f"{arm.name} ({_epsilon(arm)}, no attacks)")
             continue
-        bound = max((a.epsilon_lower_bound for a in arm.attacks
-                     if not math.isnan(a.epsilon_lower_bound)), default=math.nan)
+        bound = _largest_bound(arm)
         parts.append(f"{arm.name} ({_epsilon(arm)}, best AUC {_number(best.auc)} "
                      f"[{best.name}], epsilon >= {_number(bound, 2)})")
     verdict = ""
@@ -56,8 +63,7 @@ def result_html(result: "AuditResult") -> str:
     rows = []
     for arm in result.arms:
         best = arm.best_attack()
-        bound = max((a.epsilon_lower_bound for a in arm.attacks
-                     if not math.isnan(a.epsilon_lower_bound)), default=math.nan)
+        bound = _largest_bound(arm)
         cells = (arm.name,
                  _number(arm.utility.test_accuracy if arm.utility else None),
                  "none (no DP)" if arm.epsilon is None else _number(arm.epsilon, 2),
