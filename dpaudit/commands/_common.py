@@ -249,9 +249,8 @@ def summary_table(result: Any) -> str:
 
 
 def pooled_lines(result: Any) -> str:
-    """Per arm, the pooled reference attack with the highest TPR at 1% FPR, if any ran.
-
-    The table's best attack is the target's own; its TPR at 1% FPR needs 1000
+    """Per arm, the pooled reference attack with the highest TPR at 1% FPR, if any ran,
+    with its AUC and TPR at 0.1% FPR: the target's own TPR at 1% FPR needs 1000
     non-members, which the pooled evaluation (models x examples) usually has.
     """
     lines = []
@@ -259,12 +258,7 @@ def pooled_lines(result: Any) -> str:
         pooled = [a for a in arm.attacks if a.name.endswith("_pooled")]
         if not pooled:
             continue
-
-        def tpr(a: Any, level: str = "0.01") -> float:
-            value = a.tpr_at_fpr.get(level)
-            return -1.0 if value is None or math.isnan(value) else value
-
-        best = max(pooled, key=tpr)
+        best = strongest(pooled, lambda a: a.tpr_at_fpr.get("0.01", math.nan))[0] or pooled[0]
         lines.append(f"{arm.name}: {best.name} over {best.details.get('n_reference', '?')} "
                      f"reference models: AUC {best.auc:.3f}, TPR@1%FPR "
                      f"{fmt(best.tpr_at_fpr.get('0.01'))}, TPR@0.1%FPR "
