@@ -19,7 +19,20 @@ import numpy as np
 from dpaudit.execution.executors import Executor, LocalExecutor
 from dpaudit.progress import NullProgress
 
-__all__ = ["TrainTask", "train_and_predict", "TrainAndScore"]
+__all__ = ["TrainTask", "train_and_predict", "TrainAndScore", "portable_recipe"]
+
+
+def portable_recipe(recipe: Any) -> Any:
+    """`recipe` as a task run elsewhere (a Ray worker) needs it.
+
+    Without this process's live objects: progress is reported here as tasks finish, and
+    initial weights are rebuilt from the seed (the model zoo's initialisers are seeded).
+    The cache folder is made absolute: workers need not share our working folder.
+    """
+    cache = recipe.cache
+    if cache.directory is not None:
+        cache = type(cache)(Path(cache.directory).resolve())
+    return dataclasses.replace(recipe, progress=NullProgress(), initial_weights={}, cache=cache)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,17 +91,7 @@ class TrainAndScore:
     def many(self, requests: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, int]]
              ) -> list[np.ndarray]:
         """Trains one model per (x_train, y_train, x_eval, seed); outputs in order."""
-        recipe = self.recipe
-        if not self.executor.in_process:
-            # Workers get the recipe without this process's live objects: progress is
-            # reported here as tasks finish, and initial weights are rebuilt from the
-            # seed (the model zoo's initialisers are seeded).
-            # The cache folder is made absolute: workers need not share our working folder.
-            cache = recipe.cache
-            if cache.directory is not None:
-                cache = type(cache)(Path(cache.directory).resolve())
-            recipe = dataclasses.replace(recipe, progress=NullProgress(), initial_weights={},
-                                         cache=cache)
+        recipe = self.recipe if self.executor.in_process else portable_recipe(self.recipe)
         tasks = []
         for x_train, y_train, x_eval, seed in requests:
             i = next(self._counter)
