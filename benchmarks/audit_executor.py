@@ -1,4 +1,4 @@
-"""A 16-shadow-model audit on the local executor vs Ray with 2 workers (not a test; JSON).
+"""An audit's many models on the local executor vs Ray with 2 workers (not a test; JSON).
 
 Runs `dpaudit.audit.run_audit` twice in one process with the same config and seed
 (digits, MLP, 8 shadow models per arm = 16 shadow models plus 2 targets): once with
@@ -8,12 +8,18 @@ on each executor, the speed-up (local / Ray), and whether every attack metric of
 runs is identical (it must be: each task is a pure function of seed, model id and
 examples).
 
+`--references 8`: the same for reference models instead (the default audit's data
+and recipe, lira/lira_offline/rmia, 8 per arm = 16 reference models), trained in stacks
+of `--models-per-task` (default 8: one stack per arm; 4: two stacks per arm, so both
+Ray workers have a stack to train).
+
 `--cnn --no-audit` (its own process: TensorFlow threads are fixed at start-up) times
 the DP training of the Syft-Keras tutorial's conv net on 28x28x1 data (`fit_private`,
 batch 128, Poisson sampling), one model at a time with TensorFlow on one thread, as the
 per-model figure for estimating a LiRA audit on a cluster.
 
     python benchmarks/audit_executor.py [--shadow 8] [--epochs 3]
+    python benchmarks/audit_executor.py --references 8 --models-per-task 4
     python benchmarks/audit_executor.py --cnn --no-audit
 """
 
@@ -53,18 +59,30 @@ def _progress():
     return Timing()
 
 
-def bench_audit(n_shadow: int, epochs: int) -> dict:
+def bench_audit(n_shadow: int, epochs: int, n_reference: int = 0,
+                models_per_task: int = 8) -> dict:
+    """Shadow models (`n_reference` 0) or reference models, local vs Ray, one config."""
     from dpaudit.audit import run_audit
     from dpaudit.config import load_config
     from dpaudit.execution import LocalExecutor
     from dpaudit.execution.ray_executor import RayExecutor
 
-    config = load_config(None, {"data.n_members": 200, "data.n_shadow_pool": 400,
-                                "training.epochs": epochs, "model.name": "mlp",
-                                "attacks.n_shadow": n_shadow,
-                                "attacks.names": "loss_threshold,shadow",
-                                "output.report": False, "output.save_models": False})
-    row: dict = {"shadow_models": 2 * n_shadow, "epochs": epochs}
+    if n_reference:  # the default audit's data and recipe, reference attacks only
+        kind, what = "reference", {"attacks.n_reference": n_reference,
+                                   "attacks.names": "lira,lira_offline,rmia",
+                                   "execution.models_per_task": models_per_task}
+        if epochs:
+            what["training.epochs"] = epochs
+    else:
+        kind, what = "shadow", {"data.n_members": 200, "data.n_shadow_pool": 400,
+                                "training.epochs": epochs, "attacks.n_shadow": n_shadow,
+                                "attacks.names": "loss_threshold,shadow"}
+    config = load_config(None, {**what, "model.name": "mlp", "output.report": False,
+                                "output.save_models": False})
+    row: dict = {f"{kind}_models": 2 * (n_reference or n_shadow),
+                 "epochs": config.training.epochs}
+    if n_reference:
+        row["models_per_task"] = models_per_task
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("local", "ray"):
@@ -76,12 +94,13 @@ def bench_audit(n_shadow: int, epochs: int) -> dict:
             results[name] = run_audit(config, out_dir=f"{tmp}/{name}", executor=executor,
                                       progress=progress)
             row[f"{name}_audit_s"] = round(time.perf_counter() - start, 2)
-            shadow = [s for label, s in progress.seconds.items() if "shadow" in label]
-            row[f"{name}_s_per_shadow_model"] = round(sum(shadow) / len(shadow), 2)
+            tasks = [s for label, s in progress.seconds.items() if kind in label]
+            row[f"{name}_s_per_task"] = round(sum(tasks) / len(tasks), 2)
             executor.close()
     row["speedup"] = round(row["local_audit_s"] / row["ray_audit_s"], 2)
     row["identical_metrics"] = all(
-        (a.auc, a.advantage, a.epsilon_lower_bound) == (b.auc, b.advantage, b.epsilon_lower_bound)
+        repr((a.auc, a.advantage, a.epsilon_lower_bound, dict(a.tpr_at_fpr)))
+        == repr((b.auc, b.advantage, b.epsilon_lower_bound, dict(b.tpr_at_fpr)))
         for arm in ("baseline", "dp")
         for a, b in zip(results["local"].arm(arm).attacks, results["ray"].arm(arm).attacks))
     row.update({"load_avg_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()})
@@ -127,14 +146,20 @@ def bench_cnn(examples: int, batch_size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shadow", type=int, default=8, help="shadow models per arm")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int,
+                        help="epochs (default 3; with --references the audit's own)")
+    parser.add_argument("--references", type=int, default=0, metavar="K",
+                        help="K reference models per arm instead of shadow models")
+    parser.add_argument("--models-per-task", type=int, default=8)
     parser.add_argument("--cnn", action="store_true", help="also time the tutorial conv net")
     parser.add_argument("--cnn-examples", type=int, default=3840)
     parser.add_argument("--no-audit", action="store_true",
                         help="skip the audit (TensorFlow threads can be set only before it)")
     args = parser.parse_args()
     if not args.no_audit:
-        print(json.dumps(bench_audit(args.shadow, args.epochs)), flush=True)
+        epochs = args.epochs if args.epochs is not None else (0 if args.references else 3)
+        print(json.dumps(bench_audit(args.shadow, epochs, args.references,
+                                     args.models_per_task)), flush=True)
     if args.cnn:
         print(json.dumps(bench_cnn(args.cnn_examples, 128)), flush=True)
 

@@ -213,13 +213,22 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class ExecutionConfig:
-    """Where the audit's many trainings run (never changes a trained model)."""
+    """Where the audit's many trainings run.
+
+    The executor never changes a trained model. `models_per_task` fixes how reference
+    models are grouped into stacks whatever the executor, so a local and a Ray run train
+    the same models; stacks of other sizes train the same models up to float rounding.
+    """
 
     SECTION: ClassVar[str] = "execution"
     executor: str = _opt("local", "str", "--executor",
                          "local | ray (a local Ray) | ray:ADDRESS (an existing cluster)")
+    models_per_task: int = _opt(8, "int", "--models-per-task",
+                                "reference models stacked into one training task, the unit "
+                                "an executor runs: smaller spreads them over more workers")
 
     def __post_init__(self) -> None:
+        _at_least("execution.models_per_task", self.models_per_task, 1)
         kind, sep, address = self.executor.partition(":")
         if kind not in ("local", "ray") or (sep and (kind == "local" or not address)):
             raise _Invalid("execution.executor", "must be local, ray or ray:ADDRESS",

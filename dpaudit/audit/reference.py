@@ -32,8 +32,9 @@ import numpy as np
 from dpaudit.errors import InputError
 from dpaudit.training import Recipe, derive_seed, predict_log_proba
 
-__all__ = ["REFERENCE_ATTACKS", "MIN_POOLED", "ReferenceOutputs", "reference_masks",
-           "train_references", "reference_attack_results"]
+__all__ = ["REFERENCE_ATTACKS", "MIN_POOLED", "ReferenceOutputs", "ReferenceTask",
+           "reference_masks", "train_references", "train_reference_task",
+           "reference_attack_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,22 +82,69 @@ class ReferenceOutputs:
 
 
 def progress_units(config: Any, *, private: bool, trainer: Any) -> int:
-    """How many progress entries an arm's reference models make: 1 for a stack, K when
+    """How many progress entries an arm's reference models make: one per stack, K when
     they train one at a time, 0 without reference attacks."""
     if not set(config.attacks.names) & set(REFERENCE_ATTACKS):
         return 0
+    k = config.attacks.n_reference
+    why_not = _why_not_stacked(config, private=private, trainer=trainer)
+    return k if why_not is not None else -(-k // config.execution.models_per_task)
+
+
+def _why_not_stacked(config: Any, *, private: bool, trainer: Any) -> str | None:
     from dpaudit.training.stacked import stack_unsupported
 
-    why_not = stack_unsupported(config.model.name, trainer=trainer,
-                                num_microbatches=config.dp.num_microbatches if private else None,
-                                batch_size=config.training.batch_size,
-                                sampling=config.dp.sampling)
-    return 1 if why_not is None else config.attacks.n_reference
+    return stack_unsupported(config.model.name, trainer=trainer,
+                             num_microbatches=config.dp.num_microbatches if private else None,
+                             batch_size=config.training.batch_size, sampling=config.dp.sampling)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceTask:
+    """A group of an arm's reference models: one stack, or one model trained alone.
+
+    A pure input (recipe, examples, masks, seeds), so `train_reference_task` gives the
+    same models in this process or in a Ray worker.
+
+    Attributes:
+      recipe: the arm's recipe (`portable_recipe` for a task run elsewhere).
+      name: cache name of the group.
+      label: progress label.
+      x, y: the audit pool; population_x: RMIA's population points.
+      masks: (g, n) bool, which pool examples each model of the group trains on.
+      seeds: the g models' seeds.
+      stacked: train the group as one stack (else its one model through the recipe).
+    """
+
+    recipe: Any
+    name: str
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    population_x: np.ndarray
+    masks: np.ndarray
+    seeds: tuple[int, ...]
+    stacked: bool
+
+
+def train_reference_task(task: ReferenceTask) -> tuple[np.ndarray, np.ndarray]:
+    """Trains (or reloads) a group's models: its log-probabilities (g, n, classes) on the
+    pool and (g, m, classes) on the population."""
+    if task.stacked:
+        return _stacked(task)
+    recipe = task.recipe
+    (mask,), (seed,) = task.masks, task.seeds
+    trained = recipe.train(task.name, task.label, task.x[mask], task.y[mask], seed=seed)
+    return (predict_log_proba(trained.model, task.x)[None],
+            predict_log_proba(trained.model, task.population_x)[None])
 
 
 def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndarray,
-                     *, k: int, seed: int, name: str) -> ReferenceOutputs:
+                     *, k: int, seed: int, name: str, executor: Any = None) -> ReferenceOutputs:
     """Trains K reference models with `recipe` on random halves of (x, y) and scores them.
+
+    Stackable recipes train in stacks of ``execution.models_per_task`` models, others one
+    model per task; the tasks run on `executor` (default: one after another here).
 
     Args:
       recipe: the arm's recipe (target and references train alike).
@@ -106,42 +154,51 @@ def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x:
       seed: seed of the masks and of each model's weights, sampling and noise; the
         same for both arms, so their reference models are paired like their targets.
       name: cache name prefix (e.g. "baseline-reference").
+      executor: a `dpaudit.execution.Executor`, or None for the local one.
 
     Returns:
       The ReferenceOutputs.
     """
-    from dpaudit.training.stacked import stack_unsupported
+    from dpaudit.execution import LocalExecutor, portable_recipe
 
     started = time.perf_counter()
+    executor = executor or LocalExecutor()
     masks = reference_masks(len(x), k, derive_seed(seed, "masks"))
     seeds = [derive_seed(seed, "model", i) for i in range(k)]
     config = recipe.config
-    why_not = stack_unsupported(config.model.name, trainer=recipe.trainer,
-                                num_microbatches=config.dp.num_microbatches if recipe.private
-                                else None, batch_size=config.training.batch_size,
-                                sampling=config.dp.sampling)
-    if why_not is None:
-        pool, population = _stacked(recipe, x, y, population_x, masks, seeds, name)
-        how = "stacked"
-    else:
+    why_not = _why_not_stacked(config, private=recipe.private, trainer=recipe.trainer)
+    size = config.execution.models_per_task if why_not is None else 1
+    if why_not is not None:
         logger.info("%s: training %d reference models one at a time: %s", name, k, why_not)
         recipe.progress.note(f"{name}: {k} models one at a time ({why_not})")
-        pool_parts, population_parts = [], []
-        for i, (mask, s) in enumerate(zip(masks, seeds)):
-            trained = recipe.train(f"{name}-{i + 1}", f"{recipe.arm} reference {i + 1}/{k}",
-                                   x[mask], y[mask], seed=s)
-            pool_parts.append(predict_log_proba(trained.model, x))
-            population_parts.append(predict_log_proba(trained.model, population_x))
-        pool, population = np.stack(pool_parts), np.stack(population_parts)
-        how = "one at a time"
-    return ReferenceOutputs(log_proba=pool, population_log_proba=population, masks=masks,
-                            how=how, seconds=time.perf_counter() - started)
+    task_recipe = recipe if executor.in_process else portable_recipe(recipe)
+    tasks = []
+    for first in range(0, k, size):
+        last = min(k, first + size)
+        if why_not is not None:
+            group, label = f"{name}-{last}", f"{recipe.arm} reference {last}/{k}"
+        elif size >= k:  # one stack: the name it has always had in the cache
+            group, label = name, f"{recipe.arm} references x{k}"
+        else:
+            group, label = f"{name}-{first + 1}-{last}", \
+                f"{recipe.arm} references {first + 1}-{last} of {k}"
+        tasks.append(ReferenceTask(recipe=task_recipe, name=group, label=label, x=x, y=y,
+                                   population_x=population_x, masks=masks[first:last],
+                                   seeds=tuple(seeds[first:last]), stacked=why_not is None))
+    parts = executor.map(train_reference_task, tasks, labels=[t.label for t in tasks],
+                         progress=recipe.progress)
+    how = "stacked" if why_not is None else "one at a time"
+    if len(tasks) > 1 and why_not is None:
+        how = f"stacked, {len(tasks)} stacks of up to {size}"
+    return ReferenceOutputs(log_proba=np.concatenate([p for p, _ in parts]),
+                            population_log_proba=np.concatenate([q for _, q in parts]),
+                            masks=masks, how=how, seconds=time.perf_counter() - started)
 
 
-def _stacked(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndarray,
-             masks: np.ndarray, seeds: list[int], name: str) -> tuple[np.ndarray, np.ndarray]:
+def _stacked(task: ReferenceTask) -> tuple[np.ndarray, np.ndarray]:
     from dpaudit.training.stacked import StackSettings, stacked_log_proba, train_stacked
 
+    recipe, x, y, masks, seeds = task.recipe, task.x, task.y, task.masks, list(task.seeds)
     config = recipe.config
     t, d = config.training, config.dp
     h = hashlib.sha256(recipe.key(x, y, seeds[0]).encode())
@@ -149,12 +206,12 @@ def _stacked(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndar
     h.update(np.packbits(masks).tobytes())
     key = h.hexdigest()[:32]
     k = len(seeds)
-    cached = recipe.cache.get_arrays(name, key)
+    cached = recipe.cache.get_arrays(task.name, key)
     if cached is not None:
         arrays, _ = cached
         n_weights = len([a for a in arrays if a.startswith("m0_")])
         weights = [[arrays[f"m{i}_{j}"] for j in range(n_weights)] for i in range(k)]
-        recipe.progress.reused(f"{recipe.arm} references x{k}", recipe.cache.directory)
+        recipe.progress.reused(task.label, recipe.cache.directory)
     else:
         settings = StackSettings(optimizer=t.optimizer, learning_rate=t.learning_rate,
                                  epochs=t.epochs, batch_size=t.batch_size, sampling=d.sampling,
@@ -163,14 +220,14 @@ def _stacked(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x: np.ndar
         initial = [_initial_weights(recipe, s) for s in seeds]
         # fit_private's seed for a model of seed s, as Recipe.train passes it.
         fit_seeds = [derive_seed(s, "sampling") for s in seeds]
-        with recipe.progress.model(f"{recipe.arm} references x{k}", t.epochs) as advance:
+        with recipe.progress.model(task.label, t.epochs) as advance:
             result = train_stacked(initial, x, y, masks, seeds=fit_seeds, settings=settings,
                                    advance=advance)
         weights = result.weights
-        recipe.cache.put_arrays(name, key, {f"m{i}_{j}": w for i, ws in enumerate(weights)
-                                            for j, w in enumerate(ws)},
+        recipe.cache.put_arrays(task.name, key, {f"m{i}_{j}": w for i, ws in enumerate(weights)
+                                                 for j, w in enumerate(ws)},
                                 {"steps": result.steps})
-    return stacked_log_proba(weights, x), stacked_log_proba(weights, population_x)
+    return stacked_log_proba(weights, x), stacked_log_proba(weights, task.population_x)
 
 
 def _true_class_proba(log_proba: np.ndarray, labels: np.ndarray) -> np.ndarray:

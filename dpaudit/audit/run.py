@@ -70,8 +70,8 @@ def run_audit(config: AuditConfig, *, out_dir: str | Path | None = None,
       progress: receives a bar per model trained (default: silent).
       policy: a `dpaudit.gate.policy.Policy` (or a path to one); when given, the gate's
         verdict is stored in the results. The caller turns it into an exit code.
-      executor: where shadow models train (default: the one `execution.executor` names,
-        closed again at the end).
+      executor: where shadow and reference models train (default: the one
+        `execution.executor` names, closed again at the end).
 
     Returns:
       The AuditResult, also written to `<out_dir>/results.json`.
@@ -191,7 +191,7 @@ def _run_arm(recipe: Recipe, data: AuditData, noise_note: str, executor: Executo
         refs = train_references(recipe, pool_x, np.concatenate([members.y, nonmembers.y]),
                                 population_x, k=config.attacks.n_reference,
                                 seed=derive_seed(config.seed, "reference"),
-                                name=f"{arm}-reference")
+                                name=f"{arm}-reference", executor=executor)
         logger.info("%s: %d reference models trained %s in %.1f s", arm, len(refs.masks),
                     refs.how, refs.seconds)
         reference = (refs, log_proba_pool, predict_log_proba(model, population_x), population_y)

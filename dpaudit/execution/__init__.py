@@ -1,6 +1,6 @@
 """Executors for the many trainings of an audit: in-process, or Ray tasks on a cluster.
 
-An audit trains many models (shadow and reference models, canary runs), each a pure
+An audit trains many models (shadow models, stacks of reference models), each a pure
 function of its inputs: the arm's recipe, a seed, a model id and the examples it trains
 on (its membership mask over a pool). An `Executor` maps a task function over such
 tasks and returns the results in task order:

@@ -124,3 +124,37 @@ def test_ray_audit_equals_the_local_audit_and_resumes(ray_executor, tmp_path):
     run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
     assert again.models == [] and len(again.notes) == 2  # the targets, reused here
     assert len(again.done_labels) == 2  # shadow tasks found their models in the cache
+
+
+@pytest.mark.slow
+def test_ray_reference_models_equal_the_local_ones_and_resume(ray_executor, tmp_path):
+    """Stacks of reference models as Ray tasks: the local run's models, cached, resumable."""
+    from dpaudit.audit import run_audit
+    from dpaudit.config import load_config
+
+    config = load_config(None, _settings(**{"attacks.names": "lira,rmia",
+                                            "attacks.n_reference": 3,
+                                            "execution.models_per_task": 2}))
+    local = run_audit(config, out_dir=tmp_path / "local")
+    progress = _Recording()
+    distributed = run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor,
+                            progress=progress)
+    assert sorted(progress.done_labels) == sorted(
+        f"{arm} references {span}" for arm in ("baseline", "dp") for span in ("1-2 of 3",
+                                                                             "3-3 of 3"))
+    for arm in ("baseline", "dp"):
+        a, b = local.arm(arm).attacks, distributed.arm(arm).attacks
+        assert [x.name for x in a] == [x.name for x in b] == [
+            "lira", "lira_pooled", "rmia", "rmia_pooled"]
+        for x, y in zip(a, b):
+            assert repr((x.auc, x.advantage, dict(x.tpr_at_fpr))) == repr(
+                (y.auc, y.advantage, dict(y.tpr_at_fpr)))
+    scores = [(tmp_path / d / "scores.csv").read_text() for d in ("local", "ray")]
+    assert scores[0] == scores[1]
+    for name in ("baseline-reference-1-2", "dp-reference-3-3"):
+        keys = [json.loads((tmp_path / d / "models" / f"{name}.json").read_text())["key"]
+                for d in ("local", "ray")]
+        assert keys[0] == keys[1]
+    again = _Recording()
+    run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
+    assert again.models == []  # targets reused here, stacks reused in the workers

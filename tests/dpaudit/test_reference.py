@@ -82,6 +82,24 @@ def test_stacked_and_one_at_a_time_references_agree(tmp_path, monkeypatch, priva
                                atol=1e-4)
 
 
+def test_references_train_in_stacks_of_models_per_task(tmp_path):
+    """The unit of work an executor runs: stacks of at most execution.models_per_task."""
+    x, y, population = _pool()
+    whole = ref.train_references(_recipe(tmp_path / "a"), x, y, population, k=5, seed=2,
+                                 name="r")
+    recipe = _recipe(tmp_path / "b", **{"execution.models_per_task": 2,
+                                         "attacks.n_reference": 5})
+    assert ref.progress_units(recipe.config, private=False, trainer=None) == 3
+    grouped = ref.train_references(recipe, x, y, population, k=5, seed=2, name="r")
+    assert whole.how == "stacked" and grouped.how == "stacked, 3 stacks of up to 2"
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.npz")) == [
+        "r-1-2.npz", "r-3-4.npz", "r-5-5.npz"]
+    np.testing.assert_array_equal(whole.masks, grouped.masks)
+    # The same models (seeds, masks, sampling, noise) up to float32 rounding of the stack.
+    np.testing.assert_allclose(whole.log_proba, grouped.log_proba, atol=1e-4)
+    assert grouped.log_proba.shape == (5, 60, 3) and grouped.population_log_proba.shape[0] == 5
+
+
 def test_a_stack_is_cached_as_one_entry_and_reused(tmp_path):
     x, y, population = _pool()
     first = ref.train_references(_recipe(tmp_path), x, y, population, k=2, seed=1, name="r")
