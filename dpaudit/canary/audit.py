@@ -16,6 +16,7 @@ from dpaudit.canary.records import METHODS, MODES, default_num_canaries
 from dpaudit.canary.summary import summarize_canaries
 from dpaudit.errors import InputError
 from dpaudit.evidence import rule_confidence
+from dpaudit.execution import Executor, make_executor
 from dpaudit.gate import evaluate_gate, load_policy
 from dpaudit.results import ArmResult, AuditResult
 from dpaudit.validation import check_choice
@@ -28,7 +29,8 @@ logger = logging.getLogger(__name__)
 def run_canary_audit(config: Any, *, mode: str | None = None, method: str = "one-run",
                      num_canaries: int | None = None, runs: int | None = None,
                      out_dir: str | Path | None = None, progress: Any = None,
-                     policy: Any = None, write: bool = True) -> AuditResult:
+                     policy: Any = None, write: bool = True,
+                     executor: Executor | None = None) -> AuditResult:
     """Runs a canary audit for `config` and writes results.json, scores.csv, report.html.
 
     Args:
@@ -50,6 +52,8 @@ def run_canary_audit(config: Any, *, mode: str | None = None, method: str = "one
         without a policy it is the gate's DP consistency check alone (does any canary
         bound exceed the accountant's epsilon?).
       write: False to skip writing files.
+      executor: where the training runs go (default: the one `execution.executor` names,
+        closed again at the end); each run is a task of `dpaudit.canary.tasks`.
 
     Returns:
       AuditResult with one arm "dp" whose attacks are the canary summaries.
@@ -74,38 +78,45 @@ def run_canary_audit(config: Any, *, mode: str | None = None, method: str = "one
     logger.info("canary audit (%s, %s, %d canaries x %d runs): it cannot prove epsilon "
                 "above %.3g at confidence %g", mode, method, m, runs, ceiling,
                 rule_confidence(1))
-    if mode == "trainer":
-        from dpaudit.canary.trainer import trainer_observations
+    owned = executor is None
+    executor = executor or make_executor(config.execution.executor, progress=progress)
+    try:
+        if mode == "trainer":
+            from dpaudit.canary.trainer import trainer_observations
 
-        data = load_audit_data(config)
-        obs = trainer_observations(config, num_canaries=m, runs=runs, data=data,
-                                   progress=progress)
-        data_summary = {**data.summary(), "canaries_per_run": m, "canary_runs": runs}
-        note = ""
-    elif mode == "whitebox":
-        if config.model.trainer is not None:
-            raise InputError("white-box canaries need dpaudit's own DP step; a custom "
-                             f"trainer ({config.model.trainer!r}) can be audited with "
-                             "--mode trainer (if it takes dp=) or --mode blackbox")
-        if config.dp.num_microbatches is not None:
-            raise InputError("white-box canaries audit per-example clipping; unset "
-                             "dp.num_microbatches (got "
-                             f"{config.dp.num_microbatches}) or use --mode blackbox")
-        data = load_audit_data(config)
-        n = len(data.members)
-        noise, note = resolve_noise(config, n)
-        obs = whitebox_observations(
-            dataset_size=n, batch_size=config.training.batch_size,
-            epochs=config.training.epochs, l2_norm_clip=config.dp.l2_norm_clip,
-            noise_multiplier=noise, delta=config.dp.delta, sampling=config.dp.sampling,
-            num_canaries=m, runs=runs, seed=config.seed, progress=progress)
-        data_summary = {**data.summary(), "canaries_per_run": m, "canary_runs": runs}
-    else:
-        data = load_audit_data(config)
-        obs = blackbox_observations(config, num_canaries=m, runs=runs, data=data,
-                                    out_dir=out, progress=progress)
-        data_summary = {**data.summary(), "canaries_per_run": m, "canary_runs": runs}
-        note = ""
+            data = load_audit_data(config)
+            obs = trainer_observations(config, num_canaries=m, runs=runs, data=data,
+                                       progress=progress, executor=executor)
+            data_summary = {**data.summary(), "canaries_per_run": m, "canary_runs": runs}
+            note = ""
+        elif mode == "whitebox":
+            if config.model.trainer is not None:
+                raise InputError("white-box canaries need dpaudit's own DP step; a custom "
+                                 f"trainer ({config.model.trainer!r}) can be audited with "
+                                 "--mode trainer (if it takes dp=) or --mode blackbox")
+            if config.dp.num_microbatches is not None:
+                raise InputError("white-box canaries audit per-example clipping; unset "
+                                 "dp.num_microbatches (got "
+                                 f"{config.dp.num_microbatches}) or use --mode blackbox")
+            data = load_audit_data(config)
+            n = len(data.members)
+            noise, note = resolve_noise(config, n)
+            obs = whitebox_observations(
+                dataset_size=n, batch_size=config.training.batch_size,
+                epochs=config.training.epochs, l2_norm_clip=config.dp.l2_norm_clip,
+                noise_multiplier=noise, delta=config.dp.delta, sampling=config.dp.sampling,
+                num_canaries=m, runs=runs, seed=config.seed, progress=progress,
+                executor=executor)
+            data_summary = {**data.summary(), "canaries_per_run": m, "canary_runs": runs}
+        else:
+            data = load_audit_data(config)
+            obs = blackbox_observations(config, num_canaries=m, runs=runs, data=data,
+                                        out_dir=out, progress=progress, executor=executor)
+            data_summary = {**data.summary(), "canaries_per_run": m, "canary_runs": runs}
+            note = ""
+    finally:
+        if owned:
+            executor.close()
     data_summary["audit_ceiling"] = ceiling
     if note:
         obs = dataclasses.replace(obs, privacy=dataclasses.replace(

@@ -24,7 +24,9 @@ import numpy as np
 
 from dpaudit.accounting import privacy_info, steps_per_epoch
 from dpaudit.canary.records import CanaryObservations
+from dpaudit.canary.tasks import blackbox_run, blackbox_task, run_tasks
 from dpaudit.errors import InputError
+from dpaudit.execution import Executor, LocalExecutor
 
 __all__ = ["blackbox_runs", "mislabel"]
 
@@ -39,14 +41,17 @@ def mislabel(labels: np.ndarray, num_classes: int, rng: np.random.Generator) -> 
 
 
 def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None,
-                  out_dir: str | Path | None = None, progress: Any = None
-                  ) -> CanaryObservations:
-    """Trains `runs` models with canaries and scores them (see the module docstring)."""
+                  out_dir: str | Path | None = None, progress: Any = None,
+                  executor: Executor | None = None) -> CanaryObservations:
+    """Trains `runs` models with canaries and scores them (see the module docstring).
+
+    The runs are `dpaudit.canary.tasks.BlackboxTask`s on `executor` (default: here).
+    """
     from dpaudit.audit.inputs import load_audit_data, resolve_noise
     from dpaudit.progress import NullProgress
-    from dpaudit.training import (ModelCache, Recipe, derive_seed, load_trainer, measure_utility,
-                                  per_example_loss, predict_proba)
+    from dpaudit.training import ModelCache, Recipe, derive_seed, load_trainer
 
+    executor = executor or LocalExecutor()
     data = data if data is not None else load_audit_data(config)
     members = data.members
     pool_x = np.concatenate([data.nonmembers.x, data.test.x])
@@ -73,34 +78,35 @@ def blackbox_runs(config: Any, *, num_canaries: int, runs: int, data: Any = None
                     cache=ModelCache(cache_dir), progress=progress or NullProgress(),
                     trainer=trainer)
     t, d = config.training, config.dp
-    scores, coins, run_ids, privacies, reused = [], [], [], [], []
-    utility = None
+    tasks, coins = [], []
     for r in range(runs):
         run_rng = np.random.default_rng(derive_seed(config.seed, "blackbox-coins", r))
         included = run_rng.random(m) < 0.5
-        x = np.concatenate([members.x, canary_x[included]])
-        y = np.concatenate([members.y, canary_y[included]])
-        trained = recipe.train(f"canary-blackbox-{r}", f"canary run {r + 1}/{runs}", x, y,
-                               seed=derive_seed(config.seed, "blackbox-run", r))
-        if trained.reused:
-            reused.append(r)
-        probs = predict_proba(trained.model, canary_x)
-        scores.append(-per_example_loss(probs, canary_y))
         coins.append(included)
-        run_ids.append(np.full(m, r))
-        steps_run = trained.history.get("steps") or ()
-        steps = (int(steps_run[-1]) if steps_run else
-                 t.epochs * steps_per_epoch(len(y), t.batch_size))
-        claimed = ("" if trainer is None else
-                   f"DP settings as claimed in the config for trainer {config.model.trainer!r}; "
-                   "dpaudit cannot check the trainer uses them.")
+        tasks.append(blackbox_task(
+            recipe, executor, name=f"canary-blackbox-{r}", label=f"canary run {r + 1}/{runs}",
+            x_train=np.concatenate([members.x, canary_x[included]]),
+            y_train=np.concatenate([members.y, canary_y[included]]),
+            canary_x=canary_x, canary_y=canary_y,
+            seed=derive_seed(config.seed, "blackbox-run", r), n_members=len(members.y),
+            test_x=test_x if r == 0 else None, test_y=test_y if r == 0 else None))
+    results = run_tasks(executor, blackbox_run, tasks, recipe.progress)
+    claimed = ("" if trainer is None else
+               f"DP settings as claimed in the config for trainer {config.model.trainer!r}; "
+               "dpaudit cannot check the trainer uses them.")
+    privacies = []
+    for task, run in zip(tasks, results):
+        size = len(task.y_train)
+        steps = (run.steps if run.steps is not None else
+                 t.epochs * steps_per_epoch(size, t.batch_size))
         privacies.append(privacy_info(
-            dataset_size=len(y), batch_size=t.batch_size, noise_multiplier=noise,
+            dataset_size=size, batch_size=t.batch_size, noise_multiplier=noise,
             l2_norm_clip=d.l2_norm_clip, delta=d.delta, steps=steps, epochs=t.epochs,
             sampling=d.sampling, num_microbatches=d.num_microbatches, note=claimed))
-        if r == 0:
-            utility = measure_utility(predict_proba(trained.model, members.x), members.y,
-                                      predict_proba(trained.model, test_x), test_y)
+    scores = [run.scores for run in results]
+    run_ids = [np.full(m, r) for r in range(runs)]
+    reused = [r for r, run in enumerate(results) if run.reused]
+    utility = results[0].utility
     # The largest epsilon over runs: dataset sizes differ with the canaries drawn in.
     worst = max(privacies, key=lambda p: math.inf if p.epsilon is None else p.epsilon)
     details = {"canary_source": "non-members and test examples, labels changed at random",

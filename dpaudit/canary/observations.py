@@ -10,7 +10,9 @@ import numpy as np
 
 from dpaudit.accounting import SAMPLINGS, privacy_info
 from dpaudit.canary.records import CanaryObservations
+from dpaudit.canary.tasks import WhiteboxTask, run_tasks, task_progress, whitebox_run
 from dpaudit.errors import InputError
+from dpaudit.execution import Executor, LocalExecutor
 from dpaudit.validation import check_choice, check_int, check_non_negative, check_positive
 
 __all__ = ["whitebox_observations", "blackbox_observations"]
@@ -25,7 +27,8 @@ _GRADIENT_NORM_FACTOR = 10.0
 def whitebox_observations(*, dataset_size: int, batch_size: int, epochs: int,
                           l2_norm_clip: float, noise_multiplier: float, delta: float,
                           sampling: str = "poisson", num_canaries: int = 1000, runs: int = 1,
-                          seed: int = 0, progress: Any = None) -> CanaryObservations:
+                          seed: int = 0, progress: Any = None,
+                          executor: Executor | None = None) -> CanaryObservations:
     """White-box Dirac-canary observations of dpaudit's DP-SGD (module docstring).
 
     Args:
@@ -36,6 +39,7 @@ def whitebox_observations(*, dataset_size: int, batch_size: int, epochs: int,
       runs: independent training runs (fresh coins, sampling and noise each).
       seed: seeds everything; same seed, same observations.
       progress: a `dpaudit.progress.Progress` (one bar per run), or None.
+      executor: a `dpaudit.execution.Executor` the runs go through (default: here).
 
     Returns:
       CanaryObservations with mode "whitebox".
@@ -59,23 +63,21 @@ def whitebox_observations(*, dataset_size: int, batch_size: int, epochs: int,
     scale = max(1, -(-m // n))
     n_run, b_run = n * scale, b * scale
     progress = progress or NullProgress()
-
-    from dpaudit.canary.whitebox import run_whitebox
-
-    scores, members, run_ids, diagnostics, steps = [], [], [], [], 0
-    for r in range(runs):
-        with progress.model(f"white-box run {r + 1}/{runs}", 1) as advance:
-            run = run_whitebox(dataset_size=n_run, batch_size=b_run, epochs=epochs,
-                               l2_norm_clip=float(l2_norm_clip),
-                               noise_multiplier=float(noise_multiplier), sampling=sampling,
-                               num_canaries=m, seed=derive_seed(seed, "whitebox", r),
-                               gradient_norm_factor=_GRADIENT_NORM_FACTOR)
-            advance(1)
-        scores.append(run.scores)
-        members.append(run.is_member)
-        run_ids.append(np.full(m, r))
-        steps = max(steps, run.steps)
-        diagnostics.append((run.mean_update_in, run.mean_update_out, run.std_update_out))
+    executor = executor or LocalExecutor()
+    tasks = [WhiteboxTask(label=f"white-box run {r + 1}/{runs}", dataset_size=n_run,
+                          batch_size=b_run, epochs=epochs, l2_norm_clip=float(l2_norm_clip),
+                          noise_multiplier=float(noise_multiplier), sampling=sampling,
+                          num_canaries=m, seed=derive_seed(seed, "whitebox", r),
+                          gradient_norm_factor=_GRADIENT_NORM_FACTOR,
+                          progress=task_progress(progress, executor))
+             for r in range(runs)]
+    results = run_tasks(executor, whitebox_run, tasks, progress)
+    scores = [run.scores for run in results]
+    members = [run.is_member for run in results]
+    run_ids = [np.full(m, r) for r in range(runs)]
+    steps = max([0] + [run.steps for run in results])
+    diagnostics = [(run.mean_update_in, run.mean_update_out, run.std_update_out)
+                   for run in results]
     note = (f"white-box run at N={n_run}, B={b_run} (config N={n}, B={b} scaled by {scale} "
             f"to fit {m} canaries; same sampling rate and steps)" if scale > 1 else "")
     privacy = privacy_info(dataset_size=n_run, batch_size=b_run,
@@ -98,7 +100,8 @@ def whitebox_observations(*, dataset_size: int, batch_size: int, epochs: int,
 
 def blackbox_observations(config: Any, *, num_canaries: int = 100, runs: int = 1,
                           data: Any = None, out_dir: str | Path | None = None,
-                          progress: Any = None) -> CanaryObservations:
+                          progress: Any = None, executor: Executor | None = None
+                          ) -> CanaryObservations:
     """Black-box observations: mislabelled canaries trained with the config's DP recipe.
 
     Args:
@@ -109,6 +112,7 @@ def blackbox_observations(config: Any, *, num_canaries: int = 100, runs: int = 1
       data: a loaded `dpaudit.data.AuditData` (default: loaded from the config).
       out_dir: where trained models are cached (resumable) when output.save_models.
       progress: a `dpaudit.progress.Progress`, or None.
+      executor: a `dpaudit.execution.Executor` the runs train on (default: here).
 
     Returns:
       CanaryObservations with mode "blackbox".
@@ -118,4 +122,4 @@ def blackbox_observations(config: Any, *, num_canaries: int = 100, runs: int = 1
     m = check_int("num_canaries", num_canaries, minimum=2)
     runs = check_int("runs", runs, minimum=1)
     return blackbox_runs(config, num_canaries=m, runs=runs, data=data, out_dir=out_dir,
-                         progress=progress)
+                         progress=progress, executor=executor)

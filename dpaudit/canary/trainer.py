@@ -20,7 +20,10 @@ import numpy as np
 
 from dpaudit.canary.design import TRAINER_STEPS, TRAINER_TARGET_EPSILON, trainer_noise_multiplier
 from dpaudit.canary.records import CanaryObservations
+from dpaudit.canary.tasks import (TrainerTask, run_tasks, task_progress, trainer_import_root,
+                                  trainer_run)
 from dpaudit.errors import InputError
+from dpaudit.execution import Executor, LocalExecutor
 
 __all__ = ["trainer_observations"]
 
@@ -29,8 +32,8 @@ logger = logging.getLogger(__name__)
 
 def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any = None,
                          progress: Any = None, steps: int = TRAINER_STEPS,
-                         target_epsilon: float = TRAINER_TARGET_EPSILON
-                         ) -> CanaryObservations:
+                         target_epsilon: float = TRAINER_TARGET_EPSILON,
+                         executor: Executor | None = None) -> CanaryObservations:
     """Crafted canaries through ``config.model.trainer`` (module docstring).
 
     Args:
@@ -43,6 +46,8 @@ def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any
         and scale); default: loaded from the config.
       progress: a `dpaudit.progress.Progress`, or None.
       steps, target_epsilon: the audit settings (`dpaudit.canary.design`).
+      executor: a `dpaudit.execution.Executor` the runs go through (default: here); each
+        run is a `dpaudit.canary.tasks.TrainerTask` that imports the trainer by its spec.
 
     Returns:
       CanaryObservations with mode "trainer".
@@ -52,10 +57,10 @@ def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any
     """
     from dpaudit.accounting import privacy_info
     from dpaudit.audit.inputs import load_audit_data
-    from dpaudit.canary.gradient import CANARY_SCALE, StepRecorder, craft_canaries, score_updates
+    from dpaudit.canary.gradient import CANARY_SCALE, craft_canaries
     from dpaudit.progress import NullProgress
     from dpaudit.training import derive_seed, load_trainer
-    from dpaudit.training.trainers import DPSettings, accepts_settings, call_trainer
+    from dpaudit.training.trainers import accepts_settings
 
     spec = config.model.trainer
     if spec is None:
@@ -67,40 +72,41 @@ def trainer_observations(config: Any, *, num_canaries: int, runs: int, data: Any
                          "dpaudit.training.trainers) or audit it with --mode blackbox")
     data = data if data is not None else load_audit_data(config)
     progress = progress or NullProgress()
+    executor = executor or LocalExecutor()
     delta = float(config.dp.delta)
     clip = float(config.dp.l2_norm_clip)
     noise = trainer_noise_multiplier(delta=delta, steps=steps, target_epsilon=target_epsilon)
     rng = np.random.default_rng(derive_seed(config.seed, "trainer-canaries"))
     canary_x, canary_y = craft_canaries(data.members.x, num_canaries, data.num_classes, rng)
-    scores, coins, run_ids, privacies, observed = [], [], [], [], []
+    root = None if executor.in_process else trainer_import_root(spec)
+    tasks, coins = [], []
     for r in range(runs):
         coin_rng = np.random.default_rng(derive_seed(config.seed, "trainer-coins", r))
         included = coin_rng.random(num_canaries) < 0.5
         if not included.any():  # probability 2^-m; an empty training set cannot run
             included[coin_rng.integers(num_canaries)] = True
-        batch = int(included.sum())
-        recorder = StepRecorder()
-        settings = DPSettings(noise_multiplier=noise, l2_norm_clip=clip, batch_size=batch,
-                              steps=steps, sampling="poisson", observe=recorder)
-        with progress.model(f"trainer run {r + 1}/{runs}", 1) as advance:
-            call_trainer(trainer, spec, canary_x[included], canary_y[included],
-                         what="canaries", seed=derive_seed(config.seed, "trainer-run", r),
-                         private=True, dp=settings)
-            run_scores = score_updates(recorder, canary_x, canary_y, batch_size=batch)
-            advance(1)
-        if recorder.steps != steps:
-            logger.warning("trainer %r made %d updates, asked for %d; the accountant prices "
-                           "the %d it made", spec, recorder.steps, steps, recorder.steps)
-        observed.append(recorder.steps)
-        scores.append(run_scores)
         coins.append(included)
-        run_ids.append(np.full(num_canaries, r))
+        tasks.append(TrainerTask(
+            spec=spec, trainer_root=root, label=f"trainer run {r + 1}/{runs}",
+            canary_x=canary_x, canary_y=canary_y, included=included,
+            seed=derive_seed(config.seed, "trainer-run", r), noise_multiplier=noise,
+            l2_norm_clip=clip, steps=steps, progress=task_progress(progress, executor)))
+    results = run_tasks(executor, trainer_run, tasks, progress)
+    privacies, observed = [], []
+    for task, run in zip(tasks, results):
+        if run.steps != steps:
+            logger.warning("trainer %r made %d updates, asked for %d; the accountant prices "
+                           "the %d it made", spec, run.steps, steps, run.steps)
+        observed.append(run.steps)
+        batch = int(task.included.sum())
         privacies.append(privacy_info(
             dataset_size=batch, batch_size=batch, noise_multiplier=noise, l2_norm_clip=clip,
-            delta=delta, steps=recorder.steps, epochs=recorder.steps, sampling="poisson",
+            delta=delta, steps=run.steps, epochs=run.steps, sampling="poisson",
             num_microbatches=None,
             note=(f"audit settings chosen by dpaudit and given to trainer {spec!r}: full "
                   f"batch, {steps} steps, noise calibrated to epsilon {target_epsilon:g}")))
+    scores = [run.scores for run in results]
+    run_ids = [np.full(num_canaries, r) for r in range(runs)]
     worst = max(privacies, key=lambda p: math.inf if p.epsilon is None else p.epsilon)
     details = {"canary_source": (f"crafted: orthonormal input directions (random beyond the "
                                  f"input dimension) x {CANARY_SCALE:g} x the largest member "

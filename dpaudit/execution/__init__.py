@@ -10,6 +10,11 @@ tasks and returns the results in task order:
                          progress=progress)
     executor.close()
 
+What goes through it: the shadow models of `run_audit` (`TrainAndScore`) and every
+training run of a canary audit, black-box, trainer or white-box (`dpaudit.canary.tasks`,
+which builds its tasks on `portable_recipe`); targets and the stacked reference models
+train in process.
+
 `LocalExecutor` runs them one after another in this process (the default).
 `RayExecutor` (`pip install 'dpaudit[ray]'`) runs them as Ray tasks, on a Ray it
 starts or on an existing cluster. The task function must be a module-level function
