@@ -114,6 +114,7 @@ class ReferenceTask:
       masks: (g, n) bool, which pool examples each model of the group trains on.
       seeds: the g models' seeds.
       stacked: train the group as one stack (else its one model through the recipe).
+      trainer_root: where a portable recipe's user trainer imports from.
     """
 
     recipe: Any
@@ -125,6 +126,7 @@ class ReferenceTask:
     masks: np.ndarray
     seeds: tuple[int, ...]
     stacked: bool
+    trainer_root: str | None = None
 
 
 def train_reference_task(task: ReferenceTask) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +134,9 @@ def train_reference_task(task: ReferenceTask) -> tuple[np.ndarray, np.ndarray]:
     pool and (g, m, classes) on the population."""
     if task.stacked:
         return _stacked(task)
-    recipe = task.recipe
+    from dpaudit.execution import restore_trainer
+
+    recipe = restore_trainer(task.recipe, task.trainer_root)
     (mask,), (seed,) = task.masks, task.seeds
     trained = recipe.train(task.name, task.label, task.x[mask], task.y[mask], seed=seed)
     return (predict_log_proba(trained.model, task.x)[None],
@@ -159,7 +163,7 @@ def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x:
     Returns:
       The ReferenceOutputs.
     """
-    from dpaudit.execution import LocalExecutor, portable_recipe
+    from dpaudit.execution import LocalExecutor, portable_recipe, trainer_root
 
     started = time.perf_counter()
     executor = executor or LocalExecutor()
@@ -172,6 +176,7 @@ def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x:
         logger.info("%s: training %d reference models one at a time: %s", name, k, why_not)
         recipe.progress.note(f"{name}: {k} models one at a time ({why_not})")
     task_recipe = recipe if executor.in_process else portable_recipe(recipe)
+    root = None if executor.in_process else trainer_root(recipe)
     tasks = []
     for first in range(0, k, size):
         last = min(k, first + size)
@@ -184,7 +189,8 @@ def train_references(recipe: Recipe, x: np.ndarray, y: np.ndarray, population_x:
                 f"{recipe.arm} references {first + 1}-{last} of {k}"
         tasks.append(ReferenceTask(recipe=task_recipe, name=group, label=label, x=x, y=y,
                                    population_x=population_x, masks=masks[first:last],
-                                   seeds=tuple(seeds[first:last]), stacked=why_not is None))
+                                   seeds=tuple(seeds[first:last]), stacked=why_not is None,
+                                   trainer_root=root))
     parts = executor.map(train_reference_task, tasks, labels=[t.label for t in tasks],
                          progress=recipe.progress)
     how = "stacked" if why_not is None else "one at a time"

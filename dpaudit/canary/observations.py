@@ -1,4 +1,4 @@
-"""Collecting canary observations: white-box runs of dpaudit's DP step, black-box runs of a recipe."""
+"""Collecting canary observations: white-box runs of the DP step, black-box runs of a recipe."""
 
 from __future__ import annotations
 

@@ -13,43 +13,17 @@ a user trainer is imported there by its spec.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any, Sequence
 
 import numpy as np
 
-from dpaudit.execution import Executor, portable_recipe
+from dpaudit.execution import Executor, portable_recipe, restore_trainer, trainer_root
+from dpaudit.training.trainers import load_trainer_from
 from dpaudit.progress import NullProgress, Progress
 
 __all__ = ["BlackboxTask", "BlackboxRun", "TrainerTask", "TrainerRun", "WhiteboxTask",
            "blackbox_task", "blackbox_run", "trainer_run", "whitebox_run", "run_tasks",
-           "task_progress", "trainer_import_root"]
-
-
-def trainer_import_root(spec: str) -> str | None:
-    """The folder that `spec` ("module:function", already imported) imports from.
-
-    A worker has our working folder on its path (Ray adds it), not what the user added
-    to sys.path (a PYTHONPATH set in Python, a test's path): it is added there.
-    """
-    from pathlib import Path
-
-    module_name = spec.partition(":")[0]
-    module = sys.modules.get(module_name)
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    path = Path(file).resolve()
-    depth = module_name.count(".") + (path.name == "__init__.py")
-    return str(path.parents[depth])
-
-
-def _load_trainer(spec: str, root: str | None) -> Any:
-    from dpaudit.training import load_trainer
-
-    if root is not None and root not in sys.path:
-        sys.path.append(root)
-    return load_trainer(spec)
+           "task_progress"]
 
 
 def task_progress(progress: Progress | None, executor: Executor) -> Progress:
@@ -108,10 +82,8 @@ def blackbox_task(recipe: Any, executor: Executor, **fields: Any) -> BlackboxTas
     """A `BlackboxTask`; portable (no live objects) when `executor` runs elsewhere."""
     root = None
     if not executor.in_process:
-        spec = recipe.config.model.trainer
-        root = trainer_import_root(spec) if spec else None
         # Workers import the trainer by its spec (task function below), not by pickle.
-        recipe = dataclasses.replace(portable_recipe(recipe), trainer=None)
+        root, recipe = trainer_root(recipe), portable_recipe(recipe)
     return BlackboxTask(recipe=recipe, trainer_root=root, **fields)
 
 
@@ -119,10 +91,7 @@ def blackbox_run(task: BlackboxTask) -> BlackboxRun:
     """Trains (or reloads) the run's model and scores its canaries."""
     from dpaudit.training import measure_utility, per_example_loss, predict_proba
 
-    recipe = task.recipe
-    spec = recipe.config.model.trainer
-    if spec and recipe.trainer is None:
-        recipe = dataclasses.replace(recipe, trainer=_load_trainer(spec, task.trainer_root))
+    recipe = restore_trainer(task.recipe, task.trainer_root)
     trained = recipe.train(task.name, task.label, task.x_train, task.y_train,
                            seed=int(task.seed))
     probs = predict_proba(trained.model, task.canary_x)
@@ -179,7 +148,7 @@ def trainer_run(task: TrainerTask) -> TrainerRun:
     from dpaudit.canary.gradient import StepRecorder, score_updates
     from dpaudit.training.trainers import DPSettings, call_trainer
 
-    trainer = _load_trainer(task.spec, task.trainer_root)
+    trainer = load_trainer_from(task.spec, task.trainer_root)
     batch = int(task.included.sum())
     recorder = StepRecorder()
     settings = DPSettings(noise_multiplier=task.noise_multiplier,

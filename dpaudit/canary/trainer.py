@@ -20,10 +20,11 @@ import numpy as np
 
 from dpaudit.canary.design import TRAINER_STEPS, TRAINER_TARGET_EPSILON, trainer_noise_multiplier
 from dpaudit.canary.records import CanaryObservations
-from dpaudit.canary.tasks import (TrainerTask, run_tasks, task_progress, trainer_import_root,
+from dpaudit.canary.tasks import (TrainerTask, run_tasks, task_progress,
                                   trainer_run)
 from dpaudit.errors import InputError
 from dpaudit.execution import Executor, LocalExecutor
+from dpaudit.training.trainers import trainer_import_root
 
 __all__ = ["trainer_observations"]
 

@@ -28,7 +28,8 @@ on a multi-node cluster the output folder must be on a file system every node se
 from dpaudit.execution.executors import Executor, LocalExecutor
 from dpaudit.execution.factory import EXECUTOR_KINDS, make_executor, parse_executor
 from dpaudit.execution.training import (TrainAndScore, TrainTask, portable_recipe,
-                                        train_and_predict)
+                                        restore_trainer, train_and_predict, trainer_root)
 
 __all__ = ["EXECUTOR_KINDS", "Executor", "LocalExecutor", "make_executor", "parse_executor",
-           "TrainAndScore", "TrainTask", "portable_recipe", "train_and_predict"]
+           "TrainAndScore", "TrainTask", "portable_recipe", "restore_trainer",
+           "train_and_predict", "trainer_root"]

@@ -19,20 +19,43 @@ import numpy as np
 from dpaudit.execution.executors import Executor, LocalExecutor
 from dpaudit.progress import NullProgress
 
-__all__ = ["TrainTask", "train_and_predict", "TrainAndScore", "portable_recipe"]
+__all__ = ["TrainTask", "train_and_predict", "TrainAndScore", "portable_recipe",
+           "restore_trainer", "trainer_root"]
 
 
 def portable_recipe(recipe: Any) -> Any:
     """`recipe` as a task run elsewhere (a Ray worker) needs it.
 
-    Without this process's live objects: progress is reported here as tasks finish, and
-    initial weights are rebuilt from the seed (the model zoo's initialisers are seeded).
-    The cache folder is made absolute: workers need not share our working folder.
+    Without this process's live objects: progress is reported here as tasks finish,
+    initial weights are rebuilt from the seed (the model zoo's initialisers are seeded),
+    and a user trainer is left out: the worker imports it by its spec
+    (`restore_trainer`), from the folder `trainer_root` names, rather than unpickling a
+    function whose module it may not find. The cache folder is made absolute: workers
+    need not share our working folder.
     """
     cache = recipe.cache
     if cache.directory is not None:
         cache = type(cache)(Path(cache.directory).resolve())
-    return dataclasses.replace(recipe, progress=NullProgress(), initial_weights={}, cache=cache)
+    return dataclasses.replace(recipe, progress=NullProgress(), initial_weights={}, cache=cache,
+                               trainer=None)
+
+
+def trainer_root(recipe: Any) -> str | None:
+    """Where the recipe's user trainer imports from (None: no trainer)."""
+    from dpaudit.training.trainers import trainer_import_root
+
+    spec = recipe.config.model.trainer
+    return trainer_import_root(spec) if spec else None
+
+
+def restore_trainer(recipe: Any, root: str | None) -> Any:
+    """A portable recipe with its user trainer imported again (here, in the worker)."""
+    spec = recipe.config.model.trainer
+    if not spec or recipe.trainer is not None:
+        return recipe
+    from dpaudit.training.trainers import load_trainer_from
+
+    return dataclasses.replace(recipe, trainer=load_trainer_from(spec, root))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +69,7 @@ class TrainTask:
       x_train, y_train: the examples it trains on (its membership mask over a pool).
       x_eval: examples whose class probabilities are returned.
       seed: seed of the initial weights, sampling and noise.
+      trainer_root: where a portable recipe's user trainer imports from (`trainer_root`).
     """
 
     recipe: Any
@@ -55,14 +79,16 @@ class TrainTask:
     y_train: np.ndarray
     x_eval: np.ndarray
     seed: int
+    trainer_root: str | None = None
 
 
 def train_and_predict(task: TrainTask) -> np.ndarray:
     """Trains (or reloads) the task's model and returns its probabilities on x_eval."""
     from dpaudit.training import predict_proba
 
-    trained = task.recipe.train(task.name, task.label, task.x_train, task.y_train,
-                                seed=int(task.seed))
+    recipe = restore_trainer(task.recipe, task.trainer_root)
+    trained = recipe.train(task.name, task.label, task.x_train, task.y_train,
+                           seed=int(task.seed))
     return predict_proba(trained.model, task.x_eval)
 
 
@@ -92,12 +118,14 @@ class TrainAndScore:
              ) -> list[np.ndarray]:
         """Trains one model per (x_train, y_train, x_eval, seed); outputs in order."""
         recipe = self.recipe if self.executor.in_process else portable_recipe(self.recipe)
+        root = None if self.executor.in_process else trainer_root(self.recipe)
         tasks = []
         for x_train, y_train, x_eval, seed in requests:
             i = next(self._counter)
             tasks.append(TrainTask(recipe=recipe, name=f"{self._name}-{i}",
                                    label=f"{self._label} {i}/{self._total}",
                                    x_train=np.asarray(x_train), y_train=np.asarray(y_train),
-                                   x_eval=np.asarray(x_eval), seed=int(seed)))
+                                   x_eval=np.asarray(x_eval), seed=int(seed),
+                                   trainer_root=root))
         return self.executor.map(train_and_predict, tasks, labels=[t.label for t in tasks],
                                  progress=self.recipe.progress)

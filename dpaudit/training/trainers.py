@@ -44,6 +44,8 @@ __all__ = [
     "accepts_settings",
     "call_trainer",
     "load_trainer",
+    "load_trainer_from",
+    "trainer_import_root",
     "trainer_source_files",
     "trainer_source_hash",
 ]
@@ -146,6 +148,28 @@ def load_trainer(spec: str) -> Callable[..., Any]:
     if not callable(function):
         raise InputError(f"trainer {spec!r}: module {module_name!r} has no function {attr!r}")
     return function
+
+
+def trainer_import_root(spec: str) -> str | None:
+    """The folder that `spec` ("module:function", already imported) imports from.
+
+    A Ray worker has the driver's working folder on its path, not what the user added to
+    sys.path (a PYTHONPATH set in Python, a test's path); `load_trainer_from` adds it.
+    """
+    module_name = spec.partition(":")[0]
+    file = getattr(sys.modules.get(module_name), "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    depth = module_name.count(".") + (path.name == "__init__.py")
+    return str(path.parents[depth])
+
+
+def load_trainer_from(spec: str, root: str | None) -> Callable[..., Any]:
+    """`load_trainer(spec)` with `root` (from `trainer_import_root`) on the path."""
+    if root is not None and root not in sys.path:
+        sys.path.append(root)
+    return load_trainer(spec)
 
 
 def trainer_source_files(function: Callable[..., Any]) -> list[Path]:

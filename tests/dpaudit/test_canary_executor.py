@@ -19,7 +19,7 @@ pytest.importorskip("tensorflow")
 
 from dpaudit.canary import run_canary_audit, whitebox_observations  # noqa: E402
 from dpaudit.config import load_config  # noqa: E402
-from dpaudit.execution import Executor, LocalExecutor  # noqa: E402
+from dpaudit.execution import LocalExecutor  # noqa: E402
 from dpaudit.progress import NullProgress, Progress  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -39,23 +39,6 @@ class _Recording(Progress):
 
     def note(self, text):
         self.notes.append(text)
-
-
-class _Elsewhere(Executor):
-    """Runs tasks here, but as a remote executor would get them: pickled, no live objects."""
-
-    in_process = False
-
-    def map(self, fn, tasks, *, labels=None, progress=None):
-        results = []
-        for task, label in zip(tasks, labels):
-            recipe = getattr(task, "recipe", None)
-            assert type(getattr(task, "progress", NullProgress())) is NullProgress
-            assert recipe is None or (type(recipe.progress) is NullProgress
-                                      and recipe.trainer is None)
-            results.append(fn(pickle.loads(pickle.dumps(task))))
-            progress.done(label, 0.0)
-        return results
 
 
 def _blackbox_config(**extra):
@@ -83,11 +66,12 @@ def _scores(out):
     return (Path(out) / "scores.csv").read_text()
 
 
-def test_blackbox_tasks_carry_no_live_objects_and_give_the_local_observations(tmp_path):
+def test_blackbox_tasks_carry_no_live_objects_and_give_the_local_observations(
+        tmp_path, elsewhere_executor):
     config = _blackbox_config(**{"output.save_models": False})
     local = _blackbox(config, tmp_path / "local", executor=LocalExecutor())
     progress = _Recording()
-    elsewhere = _blackbox(config, tmp_path / "elsewhere", executor=_Elsewhere(),
+    elsewhere = _blackbox(config, tmp_path / "elsewhere", executor=elsewhere_executor,
                           progress=progress)
     _same_attacks(local, elsewhere)
     assert _scores(tmp_path / "local") == _scores(tmp_path / "elsewhere")
@@ -97,12 +81,12 @@ def test_blackbox_tasks_carry_no_live_objects_and_give_the_local_observations(tm
     assert progress.done_labels == [f"canary run {r}/3" for r in (1, 2, 3)]
 
 
-def test_whitebox_runs_through_an_executor_give_the_local_observations():
+def test_whitebox_runs_through_an_executor_give_the_local_observations(elsewhere_executor):
     settings = dict(dataset_size=40, batch_size=10, epochs=1, l2_norm_clip=1.0,
                     noise_multiplier=1.0, delta=1e-5, num_canaries=20, runs=2, seed=3)
     local = whitebox_observations(**settings)
     progress = _Recording()
-    elsewhere = whitebox_observations(**settings, executor=_Elsewhere(), progress=progress)
+    elsewhere = whitebox_observations(**settings, executor=elsewhere_executor, progress=progress)
     assert np.array_equal(local.scores, elsewhere.scores)
     assert np.array_equal(local.is_member, elsewhere.is_member)
     assert local.details == elsewhere.details and local.privacy == elsewhere.privacy

@@ -5,6 +5,7 @@ The Ray tests start a local Ray with 2 CPUs (skipped when Ray is not installed:
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,30 @@ def test_ray_reference_models_equal_the_local_ones_and_resume(ray_executor, tmp_
     again = _Recording()
     run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
     assert again.models == []  # targets reused here, stacks reused in the workers
+
+
+def test_remote_tasks_import_a_user_trainer_by_its_spec(tmp_path, monkeypatch,
+                                                       elsewhere_executor):
+    """Shadow and reference tasks carry the trainer's spec and import folder, not the
+    function (a worker may not find its module by unpickling), and train the local models."""
+    from dpaudit.audit import run_audit
+    from dpaudit.config import load_config
+
+    examples = str(Path(__file__).resolve().parents[2] / "examples")
+    monkeypatch.syspath_prepend(examples)
+    import my_trainer
+
+    monkeypatch.setattr(my_trainer, "EPOCHS", 1)
+    config = load_config(None, _settings(**{"model.trainer": "my_trainer:train",
+                                            "attacks.names": "shadow,lira",
+                                            "attacks.n_reference": 2}))
+    local = run_audit(config, out_dir=tmp_path / "local")
+    progress = _Recording()
+    elsewhere = run_audit(config, out_dir=tmp_path / "elsewhere", executor=elsewhere_executor,
+                          progress=progress)
+    assert sorted(progress.done_labels) == sorted(
+        f"{arm} {what}" for arm in ("baseline", "dp")
+        for what in ("shadow 1/1", "reference 1/2", "reference 2/2"))
+    for arm in ("baseline", "dp"):
+        a, b = local.arm(arm).attacks, elsewhere.arm(arm).attacks
+        assert [(x.name, x.auc) for x in a] == [(x.name, x.auc) for x in b]
