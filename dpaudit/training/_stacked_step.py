@@ -1,16 +1,16 @@
-"""The compiled step of `dpaudit.training.stacked`: K dense networks, one step, at once.
+"""The compiled training loop of `dpaudit.training.stacked`: K dense networks at once.
 
 Weights carry a leading model axis (kernel ``(K, d_in, d_out)``, bias ``(K, d_out)``);
-a step gathers each model's padded batch ``(K, B_max)`` from the pool, runs the K
-forward passes as batched matrix products, and takes one backward pass through the
-SUM of the per-example losses. Because no example's loss depends on another example,
-the gradient of that sum with respect to a layer's pre-activations ``z`` holds every
-example's own gradient, and for a Dense layer with input ``a_i`` the per-example
-gradient is the outer product ``a_i g_i^T`` (kernel) and ``g_i`` (bias), with squared
-norm ``||a_i||^2 ||g_i||^2 + ||g_i||^2`` (Goodfellow, "Efficient Per-Example Gradient
-Computations", 2015, arXiv:1510.01799). DP-SGD (Abadi et al., CCS 2016) then clips,
-sums, noises and normalises each model's gradients through `dpaudit.dp.mechanism`,
-called per model, so planted-bug tests that swap those functions reach the stack too.
+one tf.function runs a chunk of precomputed steps in a while_loop, and each step takes
+every model's forward and backward pass on its own batch (no padding) with per-model
+matrix products. With ``z`` a layer's pre-activations, the backward pass yields every
+example's own ``dL_i/dz`` (no example's loss depends on another's), and for a Dense
+layer with input ``a_i`` the per-example gradient is the outer product ``a_i g_i^T``
+(kernel) and ``g_i`` (bias), with squared norm ``||a_i||^2 ||g_i||^2 + ||g_i||^2``
+(Goodfellow, "Efficient Per-Example Gradient Computations", 2015, arXiv:1510.01799).
+DP-SGD (Abadi et al., CCS 2016) then clips, sums, noises and normalises each model's
+gradients through `dpaudit.dp.mechanism`, called per model, so planted-bug tests that
+swap those functions reach the stack too.
 
 The optimizers repeat Keras 3's update rules (SGD without momentum, Adam, Adagrad)
 with per-model step counters, and leave a model untouched on a step it does not take
@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from dpaudit.dp import mechanism
 
-__all__ = ["StackState", "make_step"]
+__all__ = ["StackState", "make_train"]
 
 # Keras 3 defaults of the optimizers the recipes build (learning rate aside).
 _ADAM_BETA_1, _ADAM_BETA_2, _EPSILON = 0.9, 0.999, 1e-7
@@ -81,10 +81,20 @@ def _apply(state: StackState, grads: list, apply: tf.Tensor, iterations: tf.Tens
         var.assign_sub(update)
 
 
-def make_step(state: StackState, x: tf.Tensor, y: tf.Tensor, *, learning_rate: float,
-              private: bool, l2_norm_clip: float, noise_multiplier: float,
-              denominator: float | None, noise_seeds: tf.Tensor):
-    """The compiled step ``step(idx, valid, apply, iterations)`` for all K models.
+def _model_grads(inputs: list, grads_z: list, weights) -> list:
+    """One model's kernel and bias gradients, a^T (g w) and sum(g w), per layer."""
+    out = []
+    for a, g in zip(inputs, grads_z):
+        weighted = g * weights
+        out.append(tf.linalg.matmul(a, weighted, transpose_a=True))
+        out.append(tf.reduce_sum(weighted, axis=0))
+    return out
+
+
+def make_train(state: StackState, x: tf.Tensor, y: tf.Tensor, *, learning_rate: float,
+               private: bool, l2_norm_clip: float, noise_multiplier: float,
+               denominator: float | None, noise_seeds: tf.Tensor):
+    """The compiled loop ``run(idx, sizes, apply, iterations, start, stop)`` of K models.
 
     Args:
       state: the stacked variables.
@@ -98,60 +108,66 @@ def make_step(state: StackState, x: tf.Tensor, y: tf.Tensor, *, learning_rate: f
         with the stateless seed (noise_seeds[k], t), as `DPModel`'s step does.
 
     Returns:
-      A tf.function taking idx (K, B_max) int32 pool rows, valid (K, B_max) float32
-      (1 = a real example, 0 = padding), apply (K,) float32 and iterations (K,) int64
-      (each model's optimizer step count), and returning the (K,) mean batch losses.
+      A tf.function running steps start .. stop - 1 of a precomputed schedule: idx
+      (T, K, B_max) int32 pool rows, of which the first sizes[t, k] are model k's batch
+      at step t; apply (T, K) float32 (1 = the model takes step t) and iterations
+      (T, K) int64 (each model's optimizer step count before step t).
     """
     n_layers = len(state.params) // 2
     k_models = int(state.params[0].shape[0])
 
-    @tf.function(reduce_retracing=True)
-    def step(idx, valid, apply, iterations):
-        xb = tf.gather(x, idx)
-        yb = tf.gather(y, idx)
+    def model_grads(params, rows, noise_seed, iteration):
+        # Model k alone on its own batch (no padding): per-model matrix products run
+        # faster than batched ones on CPU. The backward pass is written out with the
+        # ops the tape would use (the loss's own backprop, ReluGrad).
+        h = tf.gather(x, rows)
         inputs, pre = [], []
-        with tf.GradientTape() as tape:
-            h = xb
-            for layer in range(n_layers):
-                kernel, bias = state.params[2 * layer], state.params[2 * layer + 1]
-                z = tf.linalg.matmul(h, kernel) + bias[:, None, :]
-                inputs.append(h)
-                pre.append(z)
-                h = tf.nn.relu(z) if layer < n_layers - 1 else z
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=h) * valid
-            total = tf.reduce_sum(losses)
-        grads_z = tape.gradient(total, pre)
-        count = tf.reduce_sum(valid, axis=1)
-        if private:
-            grads = _private_grads(inputs, grads_z, valid, count, iterations)
-        else:
-            scale = 1.0 / tf.maximum(count, 1.0)
-            grads = []
-            for a, g in zip(inputs, grads_z):
-                weighted = g * scale[:, None, None]
-                grads.append(tf.linalg.matmul(a, weighted, transpose_a=True))
-                grads.append(tf.reduce_sum(weighted, axis=1))
-        _apply(state, grads, apply, iterations, learning_rate)
-        return tf.reduce_sum(losses, axis=1) / tf.maximum(count, 1.0)
-
-    def _private_grads(inputs, grads_z, valid, count, iterations):
-        squared = tf.zeros_like(valid)
+        for layer in range(n_layers):
+            z = tf.linalg.matmul(h, params[2 * layer]) + params[2 * layer + 1]
+            inputs.append(h)
+            pre.append(z)
+            h = tf.nn.relu(z) if layer < n_layers - 1 else z
+        _, g = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=h,
+                                                               labels=tf.gather(y, rows))
+        grads_z = [g]
+        for layer in range(n_layers - 1, 0, -1):
+            g = tf.linalg.matmul(g, params[2 * layer], transpose_b=True)
+            g = tf.raw_ops.ReluGrad(gradients=g, features=inputs[layer])
+            grads_z.insert(0, g)
+        count = tf.cast(tf.shape(rows)[0], tf.float32)
+        if not private:
+            return _model_grads(inputs, grads_z, 1.0 / tf.maximum(count, 1.0))
+        squared = tf.zeros_like(rows, tf.float32)
         for a, g in zip(inputs, grads_z):
-            g_sq = tf.reduce_sum(tf.square(g), axis=2)
-            squared += tf.reduce_sum(tf.square(a), axis=2) * g_sq + g_sq
-        weights = mechanism.clip_factors(tf.sqrt(squared), l2_norm_clip) * valid
-        sums = []
-        for a, g in zip(inputs, grads_z):
-            weighted = g * weights[:, :, None]
-            sums.append(tf.linalg.matmul(a, weighted, transpose_a=True))
-            sums.append(tf.reduce_sum(weighted, axis=1))
+            g_sq = tf.reduce_sum(tf.square(g), axis=1)
+            squared += tf.reduce_sum(tf.square(a), axis=1) * g_sq + g_sq
+        weights = mechanism.clip_factors(tf.sqrt(squared), l2_norm_clip)
+        sums = _model_grads(inputs, grads_z, weights[:, None])
         stddev = mechanism.noise_stddev(l2_norm_clip, noise_multiplier)
-        per_model = []
-        for k in range(k_models):
-            seed = tf.stack([noise_seeds[k], tf.cast(iterations[k], tf.int64)])
-            noised = mechanism.add_noise([s[k] for s in sums], stddev=stddev, seed=seed)
-            den = denominator if denominator is not None else tf.maximum(count[k], 1.0)
-            per_model.append(mechanism.normalize(noised, den))
-        return [tf.stack([model[i] for model in per_model]) for i in range(len(sums))]
+        seed = tf.stack([noise_seed, iteration])
+        noised = mechanism.add_noise(sums, stddev=stddev, seed=seed)
+        return mechanism.normalize(noised, denominator if denominator is not None
+                                   else tf.maximum(count, 1.0))
 
-    return step
+    # No autograph: the loop is an explicit while_loop, and converting the per-model
+    # code would only slow the (already long) tracing of K unrolled models.
+    @tf.function(autograph=False)
+    def run(idx, sizes, apply, iterations, start, stop):
+        def step(t):
+            # Whole-tensor unstacks rather than K * layers slices: far faster to trace.
+            params = zip(*[tf.unstack(p) for p in state.params])
+            rows = zip(tf.unstack(tf.gather(idx, t)), tf.unstack(tf.gather(sizes, t)))
+            counts = tf.gather(iterations, t)
+            per_model = [model_grads(list(mine), tf.slice(r, [0], tf.reshape(n, [1])), seed, i)
+                         for mine, (r, n), seed, i in zip(params, rows, noise_seeds_k,
+                                                          tf.unstack(counts))]
+            grads = [tf.stack([model[i] for model in per_model])
+                     for i in range(len(state.params))]
+            _apply(state, grads, tf.gather(apply, t), counts, learning_rate)
+            return t + 1
+
+        noise_seeds_k = tf.unstack(noise_seeds)
+        # One step at a time: each reads the variables the previous one updated.
+        tf.while_loop(lambda t: t < stop, step, [start], parallel_iterations=1)
+
+    return run

@@ -3,8 +3,8 @@
 Reference models for LiRA (Carlini et al., "Membership Inference Attacks From First
 Principles", IEEE S&P 2022) and RMIA (Zarifzadeh, Liu, Shokri, ICML 2024) are many
 small models that differ only in their training subsets and seeds. Trained one after
-another on a few CPU cores, most of their time is per-step overhead; stacked, every
-step runs all K models in one compiled call (`dpaudit.training._stacked_step`).
+another on a few CPU cores, most of their time is per-step overhead; stacked, each
+epoch runs all K models' steps in one compiled loop (`dpaudit.training._stacked_step`).
 
 Each model trains exactly as `dpaudit.dp.fit_private` would train it alone on
 ``x[masks[k]]`` with seed ``seeds[k]``: the same sampling stream (Poisson with
@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import math
@@ -92,25 +93,52 @@ def _noise_seed(seed: int) -> int:
     return fit_seeds(int(seed))[1]
 
 
-def _schedule(masks: np.ndarray, seeds: Sequence[int], s: StackSettings
-              ) -> tuple[list[list[np.ndarray]], list[int]]:
-    """Each model's batches as pool rows, drawn as `fit_private` draws them."""
+def _schedule(masks: np.ndarray, seeds: Sequence[int], s: StackSettings,
+              pool: concurrent.futures.Executor) -> tuple[list, list[int]]:
+    """Each model's batches, drawn as `fit_private` draws them, fetched on `pool`.
+
+    Returns futures of (steps, width) arrays of the model's row numbers padded with -1,
+    and each model's steps per epoch.
+    """
     from dpaudit.dp.sampling import fit_seeds, index_batches
 
-    batches, per_epoch = [], []
+    fetched, per_epoch = [], []
     for mask, seed in zip(masks, seeds):
-        rows = np.flatnonzero(mask)
-        n = len(rows)
+        n = int(mask.sum())
         if n < s.batch_size:
             raise InputError(f"a stacked model has {n} training examples, fewer than "
                              f"batch_size {s.batch_size}")
         steps = math.ceil(n / s.batch_size)
-        # The very index stream `fit_private` draws for this seed (a fresh fit).
+        # The very index stream `fit_private` draws for this seed (a fresh fit), fetched
+        # as one padded tensor, outside the GIL, rather than batch by batch.
         key, _ = fit_seeds(int(seed))
         drawn = index_batches(n, s.batch_size, s.epochs, sampling=s.sampling, key=key)
-        batches.append([rows[idx.numpy()] for idx in drawn])
+        padded = drawn.padded_batch(s.epochs * steps, padding_values=np.int64(-1))
+        fetched.append(pool.submit(lambda d: next(iter(d)).numpy(), padded))
         per_epoch.append(steps)
-    return batches, per_epoch
+    return fetched, per_epoch
+
+
+def _plan(masks: np.ndarray, drawn: list[np.ndarray], private: bool
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every step's (K, width) pool rows, batch sizes, apply flags and step counters."""
+    batches = [np.where(d >= 0, np.flatnonzero(m)[np.maximum(d, 0)], 0)
+               for m, d in zip(masks, drawn)]
+    sizes = [(d >= 0).sum(axis=1) for d in drawn]
+    total = max(len(b) for b in batches)
+    width = max(1, max(b.shape[1] for b in batches))
+    idx = np.zeros((total, len(batches), width), np.int32)
+    size = np.zeros((total, len(batches)), np.int32)
+    for k, (rows, n) in enumerate(zip(batches, sizes)):
+        idx[:len(rows), k, :rows.shape[1]] = rows
+        size[:len(n), k] = n
+    # DP takes a noise-only step on an empty batch (the accountant counts it); a plain
+    # Keras model skips it and does not advance its step counter. A finished model
+    # (past its own steps) takes none.
+    started = np.arange(total)[:, None] < np.array([len(b) for b in batches])[None, :]
+    apply = (started & (private | (size > 0))).astype(np.float32)
+    iterations = np.cumsum(apply, axis=0, dtype=np.int64) - apply.astype(np.int64)
+    return idx, size, apply, iterations
 
 
 def train_stacked(initial_weights: Sequence[Sequence[np.ndarray]], x: np.ndarray,
@@ -136,7 +164,7 @@ def train_stacked(initial_weights: Sequence[Sequence[np.ndarray]], x: np.ndarray
     """
     import tensorflow as tf
 
-    from dpaudit.training._stacked_step import StackState, make_step
+    from dpaudit.training._stacked_step import StackState, make_train
 
     masks = np.asarray(masks, dtype=bool)
     x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
@@ -146,43 +174,38 @@ def train_stacked(initial_weights: Sequence[Sequence[np.ndarray]], x: np.ndarray
                          f"seeds {k_models} entries, got {masks.shape} and {len(seeds)}")
     params = [np.stack([np.asarray(w[i], np.float32) for w in initial_weights])
               for i in range(len(initial_weights[0]))]
-    batches, per_epoch = _schedule(masks, seeds, settings)
-    total = max(len(b) for b in batches)
-    width = max(1, max(len(b) for mine in batches for b in mine))
     state = StackState(params, settings.optimizer)
     poisson = settings.sampling == "poisson"
-    step = make_step(state, tf.constant(x), tf.constant(np.asarray(y, np.int32)),
+    run = make_train(state, tf.constant(x), tf.constant(np.asarray(y, np.int32)),
                      learning_rate=settings.learning_rate, private=settings.private,
                      l2_norm_clip=settings.l2_norm_clip,
                      noise_multiplier=settings.noise_multiplier,
                      denominator=float(settings.batch_size) if poisson else None,
                      noise_seeds=tf.constant([_noise_seed(int(s)) for s in seeds], tf.int64))
-    iterations = np.zeros(k_models, np.int64)
-    epoch_done = 0
-    for t in range(total):
-        idx = np.zeros((k_models, width), np.int32)
-        valid = np.zeros((k_models, width), np.float32)
-        apply = np.zeros(k_models, np.float32)
-        for k, mine in enumerate(batches):
-            if t >= len(mine):
-                continue  # this model has finished its epochs
-            rows = mine[t]
-            idx[k, :len(rows)] = rows
-            valid[k, :len(rows)] = 1.0
-            # DP takes a noise-only step on an empty batch (the accountant counts it);
-            # a plain Keras model skips it and does not advance its step counter.
-            apply[k] = 1.0 if settings.private or len(rows) else 0.0
-        step(idx, valid, apply, iterations)
-        iterations += apply.astype(np.int64)
-        done = (t + 1) * settings.epochs // total
-        if advance is not None and done > epoch_done:
-            advance(done - epoch_done)
-        epoch_done = done
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        fetched, per_epoch = _schedule(masks, seeds, settings, pool)
+        total = settings.epochs * max(per_epoch)
+        # Trace (any batch width) while tf.data draws the batches on the pool.
+        run.get_concrete_function(*[tf.TensorSpec(shape, dtype) for shape, dtype in (
+            ([total, k_models, None], tf.int32), ([total, k_models], tf.int32),
+            ([total, k_models], tf.float32), ([total, k_models], tf.int64), ([], tf.int32),
+            ([], tf.int32))])
+        drawn = [f.result() for f in fetched]
+    plan = [tf.constant(a) for a in _plan(masks, drawn, settings.private)]
+    # One compiled call per epoch (of the longest model), so `advance` still ticks.
+    start = 0
+    for epoch in range(1, settings.epochs + 1):
+        stop = -(-epoch * total // settings.epochs)  # ceil(epoch * total / epochs)
+        if stop > start:
+            run(*plan, tf.constant(start), tf.constant(stop))
+            start = stop
+        if advance is not None:
+            advance(1)
     trained = state.numpy()
     weights = [[p[k] for p in trained] for k in range(k_models)]
     steps = [[s * (e + 1) for e in range(settings.epochs)] for s in per_epoch]
     logger.info("trained %d stacked models: %d steps, batches padded to %d", k_models, total,
-                width)
+                int(plan[0].shape[2]))
     return StackResult(weights=weights, steps=steps)
 
 

@@ -170,3 +170,19 @@ def test_dense_initial_weights_equal_the_built_models(name, options):
     assert len(weights) == len(built.get_weights())
     for mine, theirs in zip(weights, built.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_training_traces_once_and_advances_per_epoch(monkeypatch):
+    from dpaudit.training import _stacked_step
+
+    made = []
+    original = _stacked_step.make_train
+    monkeypatch.setattr(_stacked_step, "make_train",
+                        lambda *a, **kw: made.append(original(*a, **kw)) or made[-1])
+    x, y = _data(n=60)
+    ticks = []
+    train_stacked([_mlp(s).get_weights() for s in (1, 2)], x, y,
+                  np.random.default_rng(0).random((2, 60)) < 0.6, seeds=[1, 2],
+                  settings=StackSettings(epochs=3, batch_size=10), advance=ticks.append)
+    assert ticks == [1, 1, 1]
+    assert made[0].experimental_get_tracing_count() == 1  # one trace for every epoch
