@@ -1,11 +1,13 @@
 """What the report page embeds: plotly.js (once), the stylesheet, figure JSON, and a CSP.
 
-plotly.js is the full bundle the `plotly` package ships (4.8 MB), or, when the environment
-variable DPAUDIT_PLOTLY_JS names one, a partial bundle with only the trace types the page
-draws: `plotly-basic.min.js` of the npm package `plotly.js-basic-dist-min` at the plotly.js
-version of the installed `plotly` package (1.2 MB; the page then weighs about 1.3 MB).
-dpaudit does not ship that file; a bundle of another version or without the basic bundle's
-header is not used (with a warning), so figures are never drawn by a mismatched plotly.js.
+plotly.js is the full bundle the `plotly` package ships (4.8 MB), or a partial bundle with
+only the trace types the page draws (scatter and bar): `plotly-basic.min.js` of the npm
+package `plotly.js-basic-dist-min` at the plotly.js version of the installed `plotly`
+package (1.2 MB; the page then weighs about 1.3 MB). dpaudit does not ship that file: it
+uses the one the environment variable DPAUDIT_PLOTLY_JS names, else the one `make install`
+fetches from npm into `<environment>/share/dpaudit/` (`INSTALLED_BUNDLE`). A bundle of
+another version or without the basic bundle's header is not used (a named one with a
+warning), so figures are never drawn by a mismatched plotly.js.
 
 Everything is inline so the page works offline from file://. The Content-Security-Policy
 allows exactly the page's own scripts (by SHA-256 hash) and no network fetches at all, so
@@ -22,6 +24,7 @@ import logging
 import math
 import os
 import re
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -56,13 +59,16 @@ _SCRIPT_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
 
 # Environment variable naming a plotly.js basic bundle to embed instead of the full one.
 BUNDLE_ENV = "DPAUDIT_PLOTLY_JS"
+# Where `make install` puts the basic bundle of the installed plotly.js (if npm is there).
+INSTALLED_BUNDLE = Path(sys.prefix) / "share" / "dpaudit" / "plotly-basic.min.js"
 _BUNDLE_HEADER = re.compile(rb"^/\*\*\s*\* plotly\.js \(basic - minified\) v(\S+)")
 
 
 @functools.lru_cache(maxsize=1)
 def plotly_js() -> Markup:
-    """plotly.js for the page's <script> element: the basic bundle DPAUDIT_PLOTLY_JS names,
-    when it is the plotly package's plotly.js version, else the package's full bundle."""
+    """plotly.js for the page's <script> element: the basic bundle DPAUDIT_PLOTLY_JS names
+    (or else `INSTALLED_BUNDLE`), when it is the plotly package's plotly.js version, else
+    the package's full bundle."""
     js = _basic_bundle()
     if js is None:
         from plotly.offline import get_plotlyjs
@@ -76,7 +82,7 @@ def plotly_js() -> Markup:
 def _basic_bundle() -> str | None:
     path = os.environ.get(BUNDLE_ENV)
     if not path:
-        return None
+        return _installed_bundle()
     from plotly.offline import get_plotlyjs_version
 
     try:
@@ -91,6 +97,22 @@ def _basic_bundle() -> str | None:
         logger.warning("%s=%s is not plotly.js %s's basic bundle (plotly-basic.min.js of "
                        "plotly.js-basic-dist-min@%s); embedding the full bundle",
                        BUNDLE_ENV, path, installed, installed)
+        return None
+    return data.decode("utf-8")
+
+
+def _installed_bundle() -> str | None:
+    from plotly.offline import get_plotlyjs_version
+
+    try:
+        data = INSTALLED_BUNDLE.read_bytes()
+    except OSError:
+        return None  # not fetched (no npm at install time): the full bundle
+    found = _BUNDLE_HEADER.match(data)
+    if found is None or found.group(1).decode("ascii", "replace") != get_plotlyjs_version():
+        # plotly upgraded since `make install`: quietly the full bundle
+        logger.info("%s is not the installed plotly.js's basic bundle; embedding the full one",
+                    INSTALLED_BUNDLE)
         return None
     return data.decode("utf-8")
 

@@ -1,6 +1,8 @@
-"""plotly.js on the page: the full bundle, or a basic bundle the user points to."""
+"""plotly.js on the page: the full bundle, or a basic bundle the user points to or
+`make install` fetched."""
 
 import logging
+from pathlib import Path
 
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
@@ -13,7 +15,8 @@ def _fake_basic(tmp_path, version):
     return path
 
 
-def _embedded(monkeypatch, path):
+def _embedded(monkeypatch, path, installed=None):
+    monkeypatch.setattr(_embed, "INSTALLED_BUNDLE", installed or Path("/nonexistent/b.js"))
     if path is None:
         monkeypatch.delenv(_embed.BUNDLE_ENV, raising=False)
     else:
@@ -45,3 +48,20 @@ def test_an_unreadable_bundle_falls_back_to_the_full_bundle(monkeypatch, tmp_pat
     with caplog.at_level(logging.WARNING):
         assert _embedded(monkeypatch, tmp_path / "missing.js") == get_plotlyjs()
     assert "cannot be read" in caplog.text
+
+
+def test_the_bundle_make_install_fetched_is_embedded_when_it_matches(monkeypatch, tmp_path):
+    installed = _fake_basic(tmp_path, get_plotlyjs_version())
+    assert _embedded(monkeypatch, None, installed) == installed.read_text()
+    # The environment variable still wins.
+    (tmp_path / "named").mkdir()
+    named = _fake_basic(tmp_path / "named", get_plotlyjs_version())
+    named.write_text(named.read_text() + "// named\n")
+    assert _embedded(monkeypatch, named, installed) == named.read_text()
+
+
+def test_a_stale_fetched_bundle_falls_back_quietly(monkeypatch, tmp_path, caplog):
+    installed = _fake_basic(tmp_path, "0.0.1")  # plotly upgraded since make install
+    with caplog.at_level(logging.WARNING):
+        assert _embedded(monkeypatch, None, installed) == get_plotlyjs()
+    assert caplog.text == ""
