@@ -7,7 +7,6 @@ Exit codes follow docs/architecture.md: 0 ok, 1 gate failed, 2 bad input, 3 inte
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import os
@@ -17,16 +16,10 @@ import traceback
 import click
 
 from dpaudit import __version__
-from dpaudit.backend import require_tensorflow
 from dpaudit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERNAL, GateFailed, InputError
 from dpaudit.run_folder import ENVIRONMENT_ERRNOS
 
 __all__ = ["cli", "main", "import_tensorflow_quietly"]
-
-# Commands that load TensorFlow before their callback runs. train-and-attack, attack and
-# canary-audit check their arguments and --out first and then load it themselves
-# (`dpaudit.commands._common.load_tensorflow`), so a typo fails in a second.
-_TENSORFLOW_COMMANDS = frozenset({"suggest-clip"})
 
 # command name -> "module:attribute"
 _COMMANDS = {
@@ -56,8 +49,6 @@ class _DPAuditGroup(click.Group):
             return None
         module_name, attr = target.split(":")
         command = getattr(importlib.import_module(module_name), attr)
-        if name in _TENSORFLOW_COMMANDS:
-            _quiet_tensorflow_start(command)
         return command
 
     def invoke(self, ctx: click.Context):
@@ -114,24 +105,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-
-
-def _quiet_tensorflow_start(command: click.Command) -> None:
-    """Makes `command` load TensorFlow quietly before it runs (after its options parse,
-    so `--help` stays fast). With --debug, TensorFlow's own output is left alone."""
-    callback = command.callback
-    if callback is None or getattr(callback, "_quiet_tensorflow", False):
-        return
-
-    @functools.wraps(callback)
-    def run(*args, **kwargs):
-        require_tensorflow(f"dpaudit {command.name}")
-        if not (click.get_current_context().find_root().obj or {}).get("debug"):
-            import_tensorflow_quietly()
-        return callback(*args, **kwargs)
-
-    run._quiet_tensorflow = True
-    command.callback = run
 
 
 def import_tensorflow_quietly() -> None:

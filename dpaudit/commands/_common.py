@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import click
 
+from dpaudit.backend import require_tensorflow
 from dpaudit.config import FLAGS
 from dpaudit.errors import GateFailed
 
@@ -85,12 +86,14 @@ def estimate_output_bytes(n_examples: int, n_attacks: int, n_arms: int) -> int:
 
 def load_tensorflow() -> None:
     """Imports TensorFlow once the arguments are checked (a typo fails in a second, not
-    after TensorFlow's ~10 s start); quietly unless --debug."""
+    after TensorFlow's ~10 s start); quietly unless --debug. Without TensorFlow, an
+    InputError names the extra to install."""
     import sys
 
+    ctx = click.get_current_context(silent=True)
+    require_tensorflow(f"dpaudit {ctx.info_name}" if ctx else "this command")
     if "tensorflow" in sys.modules:
         return
-    ctx = click.get_current_context(silent=True)
     debug = bool(ctx and (ctx.find_root().obj or {}).get("debug"))
     if debug:
         import tensorflow  # noqa: F401

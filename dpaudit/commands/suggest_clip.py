@@ -36,12 +36,16 @@ def suggest_clip(dataset: str, model_name: str, n_members: int, seed: int, scali
     Example: dpaudit suggest-clip --dataset digits --model mlp
     """
     from dpaudit import data
-    from dpaudit.training import models
-    from dpaudit.dp import suggest_clip as measure
+    from dpaudit.commands._common import load_tensorflow
 
+    # The data first: a bad path or column is reported before TensorFlow loads.
     loaded = data.load_dataset(dataset, label_column=label_column)
     split = data.split_dataset(loaded, n_members=n_members, seed=seed)
     audit_data = data.prepare(loaded, split, scaling=scaling)
+    load_tensorflow()
+    from dpaudit.dp import suggest_clip as measure
+    from dpaudit.training import models
+
     model = models.build_model(model_name, input_shape=audit_data.input_shape,
                                num_classes=audit_data.num_classes, seed=seed)
     result = measure(model, audit_data.members.x, audit_data.members.y,

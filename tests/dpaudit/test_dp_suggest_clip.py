@@ -62,3 +62,17 @@ def test_command_bad_input_exits_2(args, message):
     result = CliRunner().invoke(cli, ["suggest-clip", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_a_bad_dataset_fails_before_tensorflow_loads(tmp_path):
+    """The data is checked first: a typo costs a second, not TensorFlow's start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from dpaudit.cli import cli; "
+            f"r = CliRunner().invoke(cli, ['suggest-clip', '--dataset', 'csv:{tmp_path}/no.csv']); "
+            "print(r.exit_code, 'tensorflow' in sys.modules); print(r.output)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.startswith("2 False"), done.stdout
+    assert "no.csv: file not found" in done.stdout
