@@ -30,6 +30,7 @@ from dpaudit.config import (AttacksConfig, AuditConfig, DataConfig, ModelConfig,
                             TrainingConfig)
 from dpaudit.data import Dataset, Part, load_dataset
 from dpaudit.errors import InputError
+from dpaudit.execution import TrainAndScore, make_executor
 from dpaudit.gate import as_policy
 from dpaudit.progress import NullProgress, Progress
 from dpaudit.results import ArmResult, AuditResult, Utility
@@ -204,7 +205,8 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
                 scaling: str = "auto", max_examples: int | None = None,
                 attacks: AttacksConfig | None = None, training: TrainingConfig | None = None,
                 delta: float = 1e-5, seed: int = 0, out_dir: str | Path = "dpaudit-attack",
-                progress: Progress | None = None, policy: Any = None) -> AuditResult:
+                progress: Progress | None = None, policy: Any = None,
+                executor: Any = "local") -> AuditResult:
     """Attacks a trained Keras model; writes results.json (one arm "model"), scores.csv.
 
     Args:
@@ -225,6 +227,8 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
       out_dir: output directory.
       progress: progress reporter.
       policy: optional gate policy (or its path); the verdict is stored.
+      executor: where shadow and reference models train: a `dpaudit.execution.Executor`,
+        or a spec ("local", "ray", "ray:ADDRESS") for one made and closed here.
 
     Raises:
       InputError: missing or invalid files, shape or class mismatch, bad names.
@@ -302,30 +306,34 @@ def audit_model(model_path: str | Path, *, members: str, nonmembers: str,
                         input_shape=tuple(int(d) for d in model.inputs[0].shape[1:]),
                         num_classes=n_classes, cache=ModelCache(out / "models"),
                         progress=progress or NullProgress(), trainer=trainer_fn)
-        counter = iter(range(1, 10**6))
-
-        def train_and_score(x_train, y_train, x_eval, shadow_seed):
-            i = next(counter)
-            trained = recipe.train(f"shadow-{i}", f"shadow {i}/{attacks.n_shadow}",
-                                   x_train, y_train, seed=int(shadow_seed))
-            return predict_proba(trained.model, x_eval)
-
-        shadow_arg = (shadow_part.x, shadow_part.y, train_and_score, attacks.n_shadow,
-                      attacks.shadow_per_class)
-    reference = None
-    if set(attacks.names) & set(REFERENCE_ATTACKS):
-        assert shadow_part is not None
-        members_part, non_part = parts["members"], parts["nonmembers"]
-        pool_x = np.concatenate([members_part.x, non_part.x])
-        refs = train_references(recipe, pool_x, np.concatenate([members_part.y, non_part.y]),
-                                shadow_part.x, k=attacks.n_reference,
-                                seed=derive_seed(seed, "reference"), name="reference")
-        reference = (refs, predict_log_proba(model, pool_x),
-                     predict_log_proba(model, shadow_part.x), shadow_part.y)
-    summaries, rows = attack_outputs(
-        probs_m, probs_n, parts["members"], parts["nonmembers"], names=attacks.names,
-        delta=delta, confidence=attacks.confidence, seed=derive_seed(seed, "attacks"),
-        shadow=shadow_arg, top_k=attacks.top_exposed, reference=reference)
+    owned = isinstance(executor, str)
+    if owned:
+        executor = make_executor(executor, progress=progress)
+    try:
+        if with_shadow:
+            shadow_arg = (shadow_part.x, shadow_part.y,
+                          TrainAndScore(recipe, executor, name="shadow", label="shadow",
+                                        total=attacks.n_shadow),
+                          attacks.n_shadow, attacks.shadow_per_class)
+        reference = None
+        if set(attacks.names) & set(REFERENCE_ATTACKS):
+            assert shadow_part is not None
+            members_part, non_part = parts["members"], parts["nonmembers"]
+            pool_x = np.concatenate([members_part.x, non_part.x])
+            refs = train_references(recipe, pool_x,
+                                    np.concatenate([members_part.y, non_part.y]),
+                                    shadow_part.x, k=attacks.n_reference,
+                                    seed=derive_seed(seed, "reference"), name="reference",
+                                    executor=executor)
+            reference = (refs, predict_log_proba(model, pool_x),
+                         predict_log_proba(model, shadow_part.x), shadow_part.y)
+        summaries, rows = attack_outputs(
+            probs_m, probs_n, parts["members"], parts["nonmembers"], names=attacks.names,
+            delta=delta, confidence=attacks.confidence, seed=derive_seed(seed, "attacks"),
+            shadow=shadow_arg, top_k=attacks.top_exposed, reference=reference)
+    finally:
+        if owned:
+            executor.close()
 
     def accuracy(p: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(p.argmax(axis=1) == y))

@@ -63,6 +63,9 @@ __all__ = ["attack"]
               default="dpaudit-attack", show_default=True, help="Output directory.")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Gate the results with this policy; exit 1 if it fails.")
+@click.option("--executor", default="local", show_default=True,
+              help="Where shadow and reference models train: local | ray (a local Ray) | "
+                   "ray:ADDRESS (an existing cluster).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary table.")
 @force_option
 def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | None,
@@ -70,7 +73,7 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
            attack_names: str | None, epochs: int | None, batch_size: int | None,
            learning_rate: float | None, optimizer: str | None, label_column: str,
            scaling: str, max_examples: int | None, delta: float, confidence: float,
-           seed: int, out_dir: Path, policy_path: Path | None, quiet: bool,
+           seed: int, out_dir: Path, policy_path: Path | None, executor: str, quiet: bool,
            force: bool) -> None:
     """Audit a trained Keras model with membership inference.
 
@@ -83,10 +86,12 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
     """
     from dpaudit.config import AttacksConfig, load_config
     from dpaudit.errors import InputError
+    from dpaudit.execution import parse_executor
     from dpaudit.progress import ClickProgress, NullProgress
 
     if shadow_model and trainer:
         raise InputError("give --shadow-model or --trainer, not both")
+    parse_executor(executor)
     with_shadow = bool(shadow_model or trainer)
     overrides = {"attacks.n_shadow": n_shadow, "attacks.n_reference": n_reference,
                  "attacks.confidence": confidence,
@@ -124,6 +129,6 @@ def attack(model_path: Path, members: str, nonmembers: str, shadow_model: str | 
                              max_examples=max_examples, attacks=attacks_config,
                              training=training, delta=delta, seed=seed, out_dir=out_dir,
                              progress=NullProgress() if quiet else ClickProgress(),
-                             policy=policy)
+                             policy=policy, executor=executor)
     finish_run(result, out_dir, quiet=quiet,
                summary=summary_table(result) + pooled_lines(result))

@@ -160,3 +160,26 @@ def test_conflicting_and_unknown_options(saved, tmp_path):
     unknown = _run("--model", str(saved / "tiny.keras"), *_data_args(saved),
                    "--shadow-model", "resnet")
     assert unknown.exit_code == 2 and "Traceback" not in unknown.output
+
+
+def test_shadow_and_reference_models_run_on_an_executor(saved, tmp_path, elsewhere_executor):
+    """`dpaudit attack --executor`: its trainings as remote tasks give the local results."""
+    from dpaudit.audit import audit_model
+    from dpaudit.config import AttacksConfig, TrainingConfig
+
+    options = dict(members=f"npz:{saved / 'members.npz'}",
+                   nonmembers=f"npz:{saved / 'nonmembers.npz'}", shadow_model="mlp",
+                   attacks=AttacksConfig(names=("shadow", "lira"), n_shadow=1, n_reference=3),
+                   training=TrainingConfig(epochs=2, batch_size=5))
+    local = audit_model(saved / "tiny.keras", out_dir=tmp_path / "local", **options)
+    elsewhere = audit_model(saved / "tiny.keras", out_dir=tmp_path / "elsewhere",
+                            executor=elsewhere_executor, **options)
+    assert [(a.name, a.auc) for a in local.arms[0].attacks] == [
+        (a.name, a.auc) for a in elsewhere.arms[0].attacks]
+    assert [a.name for a in local.arms[0].attacks] == ["shadow", "lira", "lira_pooled"]
+
+
+def test_a_bad_executor_is_refused_before_any_work(saved, tmp_path):
+    result = _run("--model", str(saved / "tiny.keras"), *_data_args(saved), "--executor",
+                  "spark", "--out", str(tmp_path / "out"))
+    _assert_bad_input(result, "executor must be local, ray or ray:ADDRESS", "'spark'")
