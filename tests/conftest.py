@@ -1,5 +1,6 @@
-"""Shared test set-up: quiet TensorFlow, the `slow` and `browser` markers, and an executor
-that hands tasks over as a remote one does."""
+"""Shared test set-up: quiet TensorFlow, the `slow` and `browser` markers, and the executor
+tests' fixtures: an executor that hands tasks over as a remote one does, a local Ray, and a
+progress reporter that records what it is told."""
 
 import os
 
@@ -39,3 +40,37 @@ class ElsewhereExecutor:
 def elsewhere_executor():
     """An `ElsewhereExecutor`."""
     return ElsewhereExecutor()
+
+
+@pytest.fixture(scope="module")
+def ray_executor():
+    """A Ray started here with 2 CPUs (skipped without `pip install 'dpaudit[ray]'`)."""
+    pytest.importorskip("ray")
+    from dpaudit.execution.ray_executor import RayExecutor
+
+    executor = RayExecutor(num_cpus=2, object_store_memory=100 * 2**20)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture
+def recording():
+    """A factory of progress reporters that record labels of models, finished tasks, notes."""
+    from dpaudit.progress import Progress
+
+    class Recording(Progress):
+        def __init__(self):
+            self.done_labels, self.models, self.notes = [], [], []
+
+        def done(self, label, seconds):
+            assert seconds >= 0
+            self.done_labels.append(label)
+
+        def model(self, label, epochs):
+            self.models.append(label)
+            return super().model(label, epochs)
+
+        def note(self, text):
+            self.notes.append(text)
+
+    return Recording

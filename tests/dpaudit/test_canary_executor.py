@@ -8,7 +8,6 @@ the Ray tests start a local Ray with 2 CPUs (skipped when Ray is not installed).
 
 from __future__ import annotations
 
-import pickle
 import sys
 from pathlib import Path
 
@@ -20,25 +19,8 @@ pytest.importorskip("tensorflow")
 from dpaudit.canary import run_canary_audit, whitebox_observations  # noqa: E402
 from dpaudit.config import load_config  # noqa: E402
 from dpaudit.execution import LocalExecutor  # noqa: E402
-from dpaudit.progress import NullProgress, Progress  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-class _Recording(Progress):
-    def __init__(self):
-        self.done_labels, self.models, self.notes = [], [], []
-
-    def done(self, label, seconds):
-        assert seconds >= 0
-        self.done_labels.append(label)
-
-    def model(self, label, epochs):
-        self.models.append(label)
-        return super().model(label, epochs)
-
-    def note(self, text):
-        self.notes.append(text)
 
 
 def _blackbox_config(**extra):
@@ -67,10 +49,10 @@ def _scores(out):
 
 
 def test_blackbox_tasks_carry_no_live_objects_and_give_the_local_observations(
-        tmp_path, elsewhere_executor):
+        tmp_path, elsewhere_executor, recording):
     config = _blackbox_config(**{"output.save_models": False})
     local = _blackbox(config, tmp_path / "local", executor=LocalExecutor())
-    progress = _Recording()
+    progress = recording()
     elsewhere = _blackbox(config, tmp_path / "elsewhere", executor=elsewhere_executor,
                           progress=progress)
     _same_attacks(local, elsewhere)
@@ -81,11 +63,12 @@ def test_blackbox_tasks_carry_no_live_objects_and_give_the_local_observations(
     assert progress.done_labels == [f"canary run {r}/3" for r in (1, 2, 3)]
 
 
-def test_whitebox_runs_through_an_executor_give_the_local_observations(elsewhere_executor):
+def test_whitebox_runs_through_an_executor_give_the_local_observations(elsewhere_executor,
+                                                                      recording):
     settings = dict(dataset_size=40, batch_size=10, epochs=1, l2_norm_clip=1.0,
                     noise_multiplier=1.0, delta=1e-5, num_canaries=20, runs=2, seed=3)
     local = whitebox_observations(**settings)
-    progress = _Recording()
+    progress = recording()
     elsewhere = whitebox_observations(**settings, executor=elsewhere_executor, progress=progress)
     assert np.array_equal(local.scores, elsewhere.scores)
     assert np.array_equal(local.is_member, elsewhere.is_member)
@@ -93,21 +76,11 @@ def test_whitebox_runs_through_an_executor_give_the_local_observations(elsewhere
     assert progress.done_labels == ["white-box run 1/2", "white-box run 2/2"]
 
 
-@pytest.fixture(scope="module")
-def ray_executor():
-    pytest.importorskip("ray")
-    from dpaudit.execution.ray_executor import RayExecutor
-
-    executor = RayExecutor(num_cpus=2, object_store_memory=100 * 2**20)
-    yield executor
-    executor.close()
-
-
 @pytest.mark.slow
-def test_blackbox_on_ray_equals_local_and_resumes(ray_executor, tmp_path):
+def test_blackbox_on_ray_equals_local_and_resumes(ray_executor, tmp_path, recording):
     config = _blackbox_config()
     local = _blackbox(config, tmp_path / "local")
-    progress = _Recording()
+    progress = recording()
     distributed = _blackbox(config, tmp_path / "ray", executor=ray_executor,
                             progress=progress)
     _same_attacks(local, distributed)
@@ -116,7 +89,7 @@ def test_blackbox_on_ray_equals_local_and_resumes(ray_executor, tmp_path):
     (attack,) = distributed.arm("dp").attacks
     assert attack.details["models_reused"] == 0
     # Resume: the workers find the models they saved (same cache keys as a local run).
-    again = _blackbox(config, tmp_path / "ray", executor=ray_executor, progress=_Recording())
+    again = _blackbox(config, tmp_path / "ray", executor=ray_executor, progress=recording())
     (attack,) = again.arm("dp").attacks
     assert attack.details["models_reused"] == 3
     _same_attacks(local, again)
@@ -132,7 +105,7 @@ def example_trainers(monkeypatch):
 
 
 @pytest.mark.slow
-def test_trainer_mode_on_ray_equals_local(ray_executor, example_trainers, tmp_path):
+def test_trainer_mode_on_ray_equals_local(ray_executor, example_trainers, tmp_path, recording):
     config = load_config(None, {"model.trainer": "trainers.correct:train",
                                 "output.report": False, "output.save_models": False})
 
@@ -141,7 +114,7 @@ def test_trainer_mode_on_ray_equals_local(ray_executor, example_trainers, tmp_pa
                                 out_dir=out, executor=executor, progress=progress)
 
     local = audit(tmp_path / "local")
-    progress = _Recording()
+    progress = recording()
     distributed = audit(tmp_path / "ray", executor=ray_executor, progress=progress)
     _same_attacks(local, distributed)
     assert _scores(tmp_path / "local") == _scores(tmp_path / "ray")

@@ -11,7 +11,6 @@ import pytest
 
 from dpaudit.errors import InputError
 from dpaudit.execution import LocalExecutor, make_executor, parse_executor
-from dpaudit.progress import Progress
 
 
 def _square_plus(task):
@@ -19,22 +18,6 @@ def _square_plus(task):
     if task < 0:
         raise InputError(f"task {task} is negative")
     return task * task + 1
-
-
-class _Recording(Progress):
-    def __init__(self):
-        self.done_labels, self.notes, self.models = [], [], []
-
-    def done(self, label, seconds):
-        assert seconds >= 0
-        self.done_labels.append(label)
-
-    def model(self, label, epochs):
-        self.models.append(label)
-        return super().model(label, epochs)
-
-    def note(self, text):
-        self.notes.append(text)
 
 
 @pytest.mark.parametrize("spec, expected", [("local", ("local", None)), ("ray", ("ray", None)),
@@ -66,19 +49,10 @@ def test_local_executor_maps_in_order_and_raises_task_errors():
             executor.map(_square_plus, [1, -1])
 
 
-@pytest.fixture(scope="module")
-def ray_executor():
-    pytest.importorskip("ray")
-    from dpaudit.execution.ray_executor import RayExecutor
-
-    executor = RayExecutor(num_cpus=2, object_store_memory=100 * 2**20)
-    yield executor
-    executor.close()
-
-
 @pytest.mark.slow
-def test_ray_executor_maps_in_order_reports_progress_and_raises_input_errors(ray_executor):
-    progress = _Recording()
+def test_ray_executor_maps_in_order_reports_progress_and_raises_input_errors(ray_executor,
+                                                                            recording):
+    progress = recording()
     assert ray_executor.map(_square_plus, [3, 1, 2, 0], labels=list("abcd"),
                             progress=progress) == [10, 2, 5, 1]
     assert sorted(progress.done_labels) == list("abcd")
@@ -96,13 +70,13 @@ def _settings(**extra):
 
 
 @pytest.mark.slow
-def test_ray_audit_equals_the_local_audit_and_resumes(ray_executor, tmp_path):
+def test_ray_audit_equals_the_local_audit_and_resumes(ray_executor, tmp_path, recording):
     from dpaudit.audit import run_audit
     from dpaudit.config import load_config
 
     config = load_config(None, _settings())
     local = run_audit(config, out_dir=tmp_path / "local")
-    progress = _Recording()
+    progress = recording()
     distributed = run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor,
                             progress=progress)
     # Targets train here; the shadow models train in Ray workers.
@@ -121,14 +95,14 @@ def test_ray_audit_equals_the_local_audit_and_resumes(ray_executor, tmp_path):
                 for d in ("local", "ray")]
         assert keys[0] == keys[1]
     # Resume: nothing is trained again, on either side of the executor.
-    again = _Recording()
+    again = recording()
     run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
     assert again.models == [] and len(again.notes) == 2  # the targets, reused here
     assert len(again.done_labels) == 2  # shadow tasks found their models in the cache
 
 
 @pytest.mark.slow
-def test_ray_reference_models_equal_the_local_ones_and_resume(ray_executor, tmp_path):
+def test_ray_reference_models_equal_the_local_ones_and_resume(ray_executor, tmp_path, recording):
     """Stacks of reference models as Ray tasks: the local run's models, cached, resumable."""
     from dpaudit.audit import run_audit
     from dpaudit.config import load_config
@@ -137,7 +111,7 @@ def test_ray_reference_models_equal_the_local_ones_and_resume(ray_executor, tmp_
                                             "attacks.n_reference": 3,
                                             "execution.models_per_task": 2}))
     local = run_audit(config, out_dir=tmp_path / "local")
-    progress = _Recording()
+    progress = recording()
     distributed = run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor,
                             progress=progress)
     assert sorted(progress.done_labels) == sorted(
@@ -156,13 +130,13 @@ def test_ray_reference_models_equal_the_local_ones_and_resume(ray_executor, tmp_
         keys = [json.loads((tmp_path / d / "models" / f"{name}.json").read_text())["key"]
                 for d in ("local", "ray")]
         assert keys[0] == keys[1]
-    again = _Recording()
+    again = recording()
     run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
     assert again.models == []  # targets reused here, stacks reused in the workers
 
 
 def test_remote_tasks_import_a_user_trainer_by_its_spec(tmp_path, monkeypatch,
-                                                       elsewhere_executor):
+                                                       elsewhere_executor, recording):
     """Shadow and reference tasks carry the trainer's spec and import folder, not the
     function (a worker may not find its module by unpickling), and train the local models."""
     from dpaudit.audit import run_audit
@@ -177,7 +151,7 @@ def test_remote_tasks_import_a_user_trainer_by_its_spec(tmp_path, monkeypatch,
                                             "attacks.names": "shadow,lira",
                                             "attacks.n_reference": 2}))
     local = run_audit(config, out_dir=tmp_path / "local")
-    progress = _Recording()
+    progress = recording()
     elsewhere = run_audit(config, out_dir=tmp_path / "elsewhere", executor=elsewhere_executor,
                           progress=progress)
     assert sorted(progress.done_labels) == sorted(
