@@ -74,3 +74,16 @@ def recording():
             self.notes.append(text)
 
     return Recording
+
+
+@pytest.fixture
+def example_trainers(monkeypatch):
+    """examples/trainers importable as `trainers` (on this process's path only: executor
+    tasks tell their workers where a trainer lives), forgotten again afterwards."""
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
+    yield
+    for name in [n for n in sys.modules if n == "trainers" or n.startswith("trainers.")]:
+        sys.modules.pop(name, None)

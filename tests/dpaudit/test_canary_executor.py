@@ -8,7 +8,6 @@ the Ray tests start a local Ray with 2 CPUs (skipped when Ray is not installed).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,6 @@ pytest.importorskip("tensorflow")
 from dpaudit.canary import run_canary_audit, whitebox_observations  # noqa: E402
 from dpaudit.config import load_config  # noqa: E402
 from dpaudit.execution import LocalExecutor  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
 
 def _blackbox_config(**extra):
     settings = {"data.n_members": 60, "training.epochs": 1, "training.batch_size": 20,
@@ -93,15 +89,6 @@ def test_blackbox_on_ray_equals_local_and_resumes(ray_executor, tmp_path, record
     (attack,) = again.arm("dp").attacks
     assert attack.details["models_reused"] == 3
     _same_attacks(local, again)
-
-
-@pytest.fixture
-def example_trainers(monkeypatch):
-    # On this process's path only: the tasks tell the workers where the trainer lives.
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    yield
-    for name in [n for n in sys.modules if n == "trainers" or n.startswith("trainers.")]:
-        sys.modules.pop(name, None)
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -24,17 +23,6 @@ from dpaudit.canary import run_canary_audit  # noqa: E402
 from dpaudit.cli import cli  # noqa: E402
 from dpaudit.config import load_config  # noqa: E402
 from dpaudit.evidence import contradictions  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture
-def example_trainers(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    yield
-    for name in [n for n in sys.modules if n == "trainers" or n.startswith("trainers.")]:
-        sys.modules.pop(name, None)
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("trainer, caught", [("small_noise", True), ("no_clip", True),
