@@ -3,11 +3,12 @@
 plotly.js is the full bundle the `plotly` package ships (4.8 MB), or a partial bundle with
 only the trace types the page draws (scatter and bar): `plotly-basic.min.js` of the npm
 package `plotly.js-basic-dist-min` at the plotly.js version of the installed `plotly`
-package (1.2 MB; the page then weighs about 1.3 MB). dpaudit does not ship that file: it
-uses the one the environment variable DPAUDIT_PLOTLY_JS names, else the one `make install`
-fetches from npm into `<environment>/share/dpaudit/` (`INSTALLED_BUNDLE`). A bundle of
-another version or without the basic bundle's header is not used (a named one with a
-warning), so figures are never drawn by a mismatched plotly.js.
+package (1.2 MB; the default run's page then weighs 1.5 MB instead of 5.1 MB). dpaudit
+does not ship that file: it uses the one the environment variable DPAUDIT_PLOTLY_JS
+names, else the one `make install` fetches from npm into `<environment>/share/dpaudit/`
+(`INSTALLED_BUNDLE`). A bundle of another version or without the basic bundle's header is
+not used (a named one with a warning), so figures are never drawn by a mismatched
+plotly.js.
 
 Everything is inline so the page works offline from file://. The Content-Security-Policy
 allows exactly the page's own scripts (by SHA-256 hash) and no network fetches at all, so
