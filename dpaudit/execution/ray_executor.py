@@ -3,12 +3,15 @@
 Each task runs `fn(task)` in a Ray worker with one CPU and TensorFlow limited to that
 CPU, so a node with C CPUs trains C models at once without oversubscribing its cores.
 Arguments and results travel through Ray's object store (Ray's own serialisation; dpaudit
-writes no pickle files). A failed task fails the map: an `InputError` raised in a
-worker is raised here unchanged, anything else as the worker's error.
+writes no pickle files). An array that every task of a map shares (the audit pool of the
+reference models, say) is put into the store once, not once per task. A failed task fails
+the map: an `InputError` raised in a worker is raised here unchanged, anything else as the
+worker's error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, Callable, Sequence, TypeVar
@@ -30,10 +33,25 @@ _TASK_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
              "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 
 
-def _timed(fn: Callable[[Any], Any], task: Any) -> tuple[Any, float]:
+def _timed(fn: Callable[[Any], Any], task: Any, names: tuple[str, ...] = (),
+           *shared: Any) -> tuple[Any, float]:
     start = time.perf_counter()
+    if names:  # Ray resolved the shared arrays' references (top-level arguments)
+        task = dataclasses.replace(task, **dict(zip(names, shared)))
     value = fn(task)
     return value, time.perf_counter() - start
+
+
+def shared_arrays(tasks: Sequence[Any]) -> tuple[str, ...]:
+    """Fields holding the very same array object in every task (dataclass tasks only)."""
+    import numpy as np
+
+    if len(tasks) < 2 or not all(dataclasses.is_dataclass(t) for t in tasks):
+        return ()
+    first = tasks[0]
+    return tuple(f.name for f in dataclasses.fields(first)
+                 if isinstance(getattr(first, f.name, None), np.ndarray)
+                 and all(getattr(t, f.name, None) is getattr(first, f.name) for t in tasks))
 
 
 class RayExecutor(Executor):
@@ -82,7 +100,10 @@ class RayExecutor(Executor):
                                                             range(len(tasks))]
         # The job's runtime_env (set by ray.init above) carries _TASK_ENV to the workers.
         remote = ray.remote(num_cpus=1)(_timed)
-        refs = [remote.remote(fn, task) for task in tasks]
+        names = shared_arrays(tasks)
+        stored = [ray.put(getattr(tasks[0], name)) for name in names]
+        refs = [remote.remote(fn, dataclasses.replace(task, **{n: None for n in names})
+                              if names else task, names, *stored) for task in tasks]
         where = {ref: i for i, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
         pending = list(refs)

@@ -160,3 +160,23 @@ def test_remote_tasks_import_a_user_trainer_by_its_spec(tmp_path, monkeypatch,
     for arm in ("baseline", "dp"):
         a, b = local.arm(arm).attacks, elsewhere.arm(arm).attacks
         assert [(x.name, x.auc) for x in a] == [(x.name, x.auc) for x in b]
+
+
+def test_arrays_every_task_shares_are_found_for_one_put():
+    """Ray gets an array all tasks share (e.g. the audit pool) once, not once per task."""
+    import dataclasses
+
+    import numpy as np
+
+    from dpaudit.execution.ray_executor import shared_arrays
+
+    @dataclasses.dataclass(frozen=True)
+    class Task:
+        pool: np.ndarray
+        own: np.ndarray
+        seed: int
+
+    pool = np.zeros(5)
+    tasks = [Task(pool, np.ones(2), 0), Task(pool, np.ones(2), 1)]
+    assert shared_arrays(tasks) == ("pool",)  # equal but distinct arrays are not shared
+    assert shared_arrays(tasks[:1]) == () and shared_arrays([3, 4]) == ()
