@@ -195,6 +195,14 @@ def test_ci_examples_run_a_gate_command_that_works(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("path", CI_FILES, ids=lambda p: p.name)
+def test_ci_examples_install_tensorflow_for_training(path):
+    """The base install has no TensorFlow; a CI job that trains must ask for an extra."""
+    commands = [line for line in path.read_text().splitlines()
+                if "pip install" in line and not line.lstrip().startswith("#")]
+    assert commands and all("[tensorflow" in line for line in commands), commands
+
+
+@pytest.mark.parametrize("path", CI_FILES, ids=lambda p: p.name)
 def test_ci_examples_are_valid_yaml_that_keeps_artifacts_on_failure(path):
     yaml = pytest.importorskip("yaml")  # PyYAML is not a dependency; checked where present
     doc = yaml.safe_load(path.read_text())
