@@ -87,3 +87,35 @@ def example_trainers(monkeypatch):
     yield
     for name in [n for n in sys.modules if n == "trainers" or n.startswith("trainers.")]:
         sys.modules.pop(name, None)
+
+
+_OLD_CONTRACT_TRAINER = '''"""A user's own training code, old contract: DP settings hard-coded
+(clip 1, noise 1, batch 25, EPOCHS epochs); a tiny softmax regression on dpaudit's DP-SGD."""
+import keras
+from dpaudit import dp
+
+
+def train(x, y, *, seed, private):
+    keras.utils.set_random_seed(seed)
+    model = dp.DPSequential([keras.Input(x.shape[1:]),
+                             keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=dp.DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.0,
+                                                   learning_rate=0.5),
+                  loss="sparse_categorical_crossentropy")
+    dp.fit_private(model, x, y, batch_size=25, epochs=EPOCHS, seed=seed)
+    return model
+'''
+
+
+@pytest.fixture
+def old_contract_trainer(tmp_path, monkeypatch):
+    """Writes an old-contract DP trainer module (`train(x, y, *, seed, private)`) into
+    tmp_path, importable: `old_contract_trainer(module_name, epochs)` -> its --trainer spec."""
+
+    def write(module_name: str, epochs: int) -> str:
+        source = _OLD_CONTRACT_TRAINER.replace("EPOCHS", str(epochs))
+        (tmp_path / f"{module_name}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        return f"{module_name}:train"
+
+    return write

@@ -1,10 +1,10 @@
-"""`dpaudit canary-audit` and dpaudit.canary.observations's API: results, exit codes, black-box, trainer."""
+"""`dpaudit canary-audit` and dpaudit.canary.observations's API: results, exit codes,
+black-box, trainer."""
 
 from __future__ import annotations
 
 import json
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -92,26 +92,10 @@ def test_bad_usage_exits_2(tmp_path, args, message):
     assert message in result.output
 
 
-_TRAINER = textwrap.dedent('''
-    """A user's own training code: tiny softmax regression trained with dpaudit's DP-SGD."""
-    import keras
-    from dpaudit import dp
-
-    def train(x, y, *, seed, private):
-        keras.utils.set_random_seed(seed)
-        model = dp.DPSequential([keras.Input(x.shape[1:]),
-                                 keras.layers.Dense(10, activation="softmax")])
-        model.compile(optimizer=dp.DPKerasSGDOptimizer(l2_norm_clip=1.0,
-                      noise_multiplier=1.0, learning_rate=0.5),
-                      loss="sparse_categorical_crossentropy")
-        dp.fit_private(model, x, y, batch_size=25, epochs=3, seed=seed)
-        return model
-''')
 
 
-def test_blackbox_with_a_user_trainer(tmp_path, monkeypatch):
-    (tmp_path / "my_canary_trainer.py").write_text(_TRAINER)
-    monkeypatch.syspath_prepend(str(tmp_path))
+def test_blackbox_with_a_user_trainer(tmp_path, old_contract_trainer):
+    old_contract_trainer("my_canary_trainer", epochs=3)
     args = ["--mode", "blackbox", "--trainer", "my_canary_trainer:train", "--members", "100",
             "--batch-size", "25", "--epochs", "3", "--noise-multiplier", "1.0",
             "--canaries", "60", "--attacks", "loss_threshold", "--no-report", "-q"]

@@ -12,7 +12,6 @@ probability <= 1e-3; the bug cases were measured with perfect or near-perfect se
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import pytest
 from click.testing import CliRunner
@@ -40,28 +39,12 @@ def test_planted_bugs_are_caught_and_the_correct_trainer_passes(example_trainers
     assert result.verdict["passed"] is not caught
 
 
-_OLD_TRAINER = textwrap.dedent('''
-    """An old-contract trainer: its DP settings are hard-coded (claims epsilon ~13)."""
-    import keras
-    from dpaudit import dp
-
-    def train(x, y, *, seed, private):
-        keras.utils.set_random_seed(seed)
-        model = dp.DPSequential([keras.Input(x.shape[1:]),
-                                 keras.layers.Dense(10, activation="softmax")])
-        model.compile(optimizer=dp.DPKerasSGDOptimizer(l2_norm_clip=1.0,
-                      noise_multiplier=1.0, learning_rate=0.5),
-                      loss="sparse_categorical_crossentropy")
-        dp.fit_private(model, x, y, batch_size=25, epochs=1, seed=seed)
-        return model
-''')
 
 
 @pytest.mark.slow
-def test_old_contract_at_old_settings_is_inconclusive_and_can_be_required(tmp_path,
-                                                                           monkeypatch):
-    (tmp_path / "old_contract_trainer.py").write_text(_OLD_TRAINER)
-    monkeypatch.syspath_prepend(str(tmp_path))
+def test_old_contract_at_old_settings_is_inconclusive_and_can_be_required(
+        tmp_path, old_contract_trainer):
+    old_contract_trainer("old_contract_trainer", epochs=1)
     # The documented claims: 100 members, batch 25, 20 epochs, noise 1.0 (epsilon ~13).
     args = ["canary-audit", "--trainer", "old_contract_trainer:train", "--members", "100",
             "--batch-size", "25", "--epochs", "20", "--noise-multiplier", "1.0",

@@ -69,6 +69,17 @@ def _settings(**extra):
     return settings
 
 
+def _assert_same_scores_and_models(tmp_path, names):
+    """The "local" and "ray" runs under tmp_path wrote the same scores.csv, and saved the
+    models `names` under the same cache keys."""
+    scores = [(tmp_path / d / "scores.csv").read_text() for d in ("local", "ray")]
+    assert scores[0] == scores[1]
+    for name in names:
+        keys = [json.loads((tmp_path / d / "models" / f"{name}.json").read_text())["key"]
+                for d in ("local", "ray")]
+        assert keys[0] == keys[1], name
+
+
 @pytest.mark.slow
 def test_ray_audit_equals_the_local_audit_and_resumes(ray_executor, tmp_path, recording):
     from dpaudit.audit import run_audit
@@ -87,13 +98,8 @@ def test_ray_audit_equals_the_local_audit_and_resumes(ray_executor, tmp_path, re
         assert [x.name for x in a] == [x.name for x in b] == ["loss_threshold", "shadow"]
         for x, y in zip(a, b):
             assert x.auc == y.auc and x.advantage == y.advantage
-    scores = [(tmp_path / d / "scores.csv").read_text() for d in ("local", "ray")]
-    assert scores[0] == scores[1]
     # The shadow models the workers saved are the local run's models (same cache keys).
-    for name in ("baseline-shadow-1", "dp-shadow-1"):
-        keys = [json.loads((tmp_path / d / "models" / f"{name}.json").read_text())["key"]
-                for d in ("local", "ray")]
-        assert keys[0] == keys[1]
+    _assert_same_scores_and_models(tmp_path, ("baseline-shadow-1", "dp-shadow-1"))
     # Resume: nothing is trained again, on either side of the executor.
     again = recording()
     run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
@@ -124,12 +130,7 @@ def test_ray_reference_models_equal_the_local_ones_and_resume(ray_executor, tmp_
         for x, y in zip(a, b):
             assert repr((x.auc, x.advantage, dict(x.tpr_at_fpr))) == repr(
                 (y.auc, y.advantage, dict(y.tpr_at_fpr)))
-    scores = [(tmp_path / d / "scores.csv").read_text() for d in ("local", "ray")]
-    assert scores[0] == scores[1]
-    for name in ("baseline-reference-1-2", "dp-reference-3-3"):
-        keys = [json.loads((tmp_path / d / "models" / f"{name}.json").read_text())["key"]
-                for d in ("local", "ray")]
-        assert keys[0] == keys[1]
+    _assert_same_scores_and_models(tmp_path, ("baseline-reference-1-2", "dp-reference-3-3"))
     again = recording()
     run_audit(config, out_dir=tmp_path / "ray", executor=ray_executor, progress=again)
     assert again.models == []  # targets reused here, stacks reused in the workers

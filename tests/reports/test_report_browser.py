@@ -5,6 +5,7 @@ Python package; never downloads a browser. Skipped when either is missing, unles
 DPAUDIT_REQUIRE_BROWSER=1 (as in CI), where a missing browser fails the test.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -40,10 +41,35 @@ def _chromium() -> str:
     return path
 
 
-def test_report_renders_offline_in_chromium(result, tmp_path):
+@contextlib.contextmanager
+def _loaded(path: Path, width: int):
+    """`path` opened from file:// in headless Chromium, `width` px wide, every plot drawn.
+
+    Yields the page and what it did: console messages (page errors included), the URLs it
+    requested, and the dialogs it opened (dismissed).
+    """
     executable = _chromium()
     from playwright.sync_api import sync_playwright
 
+    log = {"console": [], "requests": [], "dialogs": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.on("console", lambda m: log["console"].append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: log["console"].append(f"pageerror: {e}"))
+            page.on("request", lambda r: log["requests"].append(r.url))
+            page.on("dialog", lambda d: (log["dialogs"].append(d.message), d.dismiss()))
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-plot]')]"
+                ".every(d => d.querySelector('.main-svg'))", timeout=15_000)
+            yield page, log
+        finally:
+            browser.close()
+
+
+def test_report_renders_offline_in_chromium(result, tmp_path):
     # A name with two "$" would be LaTeX to plotly, which would warn about MathJax.
     arms = tuple(dataclasses.replace(
         arm, attacks=(dataclasses.replace(arm.attacks[0], name="$x^2$ attack"),
@@ -52,32 +78,18 @@ def test_report_renders_offline_in_chromium(result, tmp_path):
     report = write_report(hostile, tmp_path / "report.html")
     url = report.resolve().as_uri()
     shot = tmp_path / "report.png"
-    console, requests, dialogs = [], [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto(url, wait_until="load")
-            n_plots = page.locator("[data-plot]").count()
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('[data-plot]')]"
-                ".every(d => d.querySelector('.main-svg'))", timeout=15_000)
-            rendered = page.locator("[data-plot] .plot-container .main-svg").count()
-            drawn = page.locator("[data-plot] .plot-container").count()
-            summary = page.inner_text("#summary")
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with _loaded(report, 1280) as (page, log):
+        n_plots = page.locator("[data-plot]").count()
+        rendered = page.locator("[data-plot] .plot-container .main-svg").count()
+        drawn = page.locator("[data-plot] .plot-container").count()
+        summary = page.inner_text("#summary")
+        page.screenshot(path=str(shot), full_page=True)
     where = f"(screenshot: {shot})"
     assert n_plots == 11, where
     assert drawn == n_plots and rendered >= n_plots, where
-    assert console == [], where  # no errors, warnings or CSP violations
-    assert requests == [url], where
-    assert dialogs == [], where
+    assert log["console"] == [], where  # no errors, warnings or CSP violations
+    assert log["requests"] == [url], where
+    assert log["dialogs"] == [], where
     assert HOSTILE in summary, where  # shown as text, not executed
     assert shot.stat().st_size > 50_000, where
 
@@ -88,40 +100,26 @@ def test_default_run_report_fits_a_1400px_window_and_draws_theory_and_training(
     tests/reports/data/default_run_results.json), read in a 1400 px wide window. The
     full-page screenshot is kept as a test artifact: its path is printed and recorded in
     the JUnit XML (property "screenshot")."""
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
     result = load_results(DATA / "default_run_results.json")
     report = write_report(result, tmp_path / "report.html")
     out = Path(ARTIFACTS) if ARTIFACTS else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     shot = out / "default-run-report.png"
-    console = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.goto(report.resolve().as_uri(), wait_until="load")
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('[data-plot]')]"
-                ".every(d => d.querySelector('.main-svg'))", timeout=15_000)
-            # Every table fits its box: nothing clipped or scrolled sideways at 1400 px.
-            overflow = page.evaluate(
-                "() => [...document.querySelectorAll('.table-scroll')]"
-                ".filter(d => d.scrollWidth > d.clientWidth + 1)"
-                ".map(d => d.closest('section').id + ': ' + d.scrollWidth + ' > ' + d.clientWidth)")
-            page_width = page.evaluate("() => document.documentElement.scrollWidth")
-            legends = page.evaluate(
-                "() => [...document.querySelectorAll('.legendtext')].map(t => t.textContent)")
-            titles = page.evaluate(
-                "() => [...document.querySelectorAll('.gtitle')].map(t => t.textContent)")
-            headline = page.inner_text("#headline")
-            details = page.evaluate("() => document.querySelector('#attacks').textContent")
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with _loaded(report, 1400) as (page, log):
+        # Every table fits its box: nothing clipped or scrolled sideways at 1400 px.
+        overflow = page.evaluate(
+            "() => [...document.querySelectorAll('.table-scroll')]"
+            ".filter(d => d.scrollWidth > d.clientWidth + 1)"
+            ".map(d => d.closest('section').id + ': ' + d.scrollWidth + ' > ' + d.clientWidth)")
+        page_width = page.evaluate("() => document.documentElement.scrollWidth")
+        legends = page.evaluate(
+            "() => [...document.querySelectorAll('.legendtext')].map(t => t.textContent)")
+        titles = page.evaluate(
+            "() => [...document.querySelectorAll('.gtitle')].map(t => t.textContent)")
+        headline = page.inner_text("#headline")
+        details = page.evaluate("() => document.querySelector('#attacks').textContent")
+        page.screenshot(path=str(shot), full_page=True)
+    console = log["console"]
     print(f"\nscreenshot of the default run's report: {shot}")
     record_property("screenshot", str(shot))
     where = f"(screenshot: {shot})"
@@ -142,9 +140,6 @@ def test_default_run_report_fits_a_1400px_window_and_draws_theory_and_training(
 def test_comparison_page_draws_offline_and_fits_1400px(result_factory, tmp_path):
     """`dpaudit report a b`: both figures drawn, no console message, no request, the runs
     table inside a 1400 px window; screenshot beside the default run's."""
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
     from dpaudit.reports.compare import write_comparison
 
     runs = [("v1", result_factory(seed=0)), ("v2", result_factory(seed=1)),
@@ -154,28 +149,15 @@ def test_comparison_page_draws_offline_and_fits_1400px(result_factory, tmp_path)
     out = Path(ARTIFACTS) if ARTIFACTS else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     shot = out / "comparison.png"
-    console, requests = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-            page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(url, wait_until="load")
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('[data-plot]')]"
-                ".every(d => d.querySelector('.main-svg'))", timeout=15_000)
-            drawn = page.locator("[data-plot] .plot-container").count()
-            overflow = page.evaluate(
-                "() => [...document.querySelectorAll('.table-scroll')]"
-                ".filter(d => d.scrollWidth > d.clientWidth + 1).length")
-            error_bars = page.locator("[data-plot] g.errorbar").count()
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with _loaded(page_path, 1400) as (page, log):
+        drawn = page.locator("[data-plot] .plot-container").count()
+        overflow = page.evaluate(
+            "() => [...document.querySelectorAll('.table-scroll')]"
+            ".filter(d => d.scrollWidth > d.clientWidth + 1).length")
+        error_bars = page.locator("[data-plot] g.errorbar").count()
+        page.screenshot(path=str(shot), full_page=True)
     print(f"\nscreenshot of a comparison page: {shot}")
     where = f"(screenshot: {shot})"
-    assert drawn == 2 and console == [] and requests == [url], where
+    assert drawn == 2 and log["console"] == [] and log["requests"] == [url], where
     assert overflow == 0, where
     assert error_bars >= 3, where  # each DP arm's interval from lower bound to theory
